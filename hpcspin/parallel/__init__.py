@@ -1,0 +1,1 @@
+"""Parallel infrastructure: the communicator owner, decomposition, halo exchange."""
