@@ -74,8 +74,16 @@ class Progress:
         start: units already done before this run (resumed runs), excluded from the rate.
     """
 
-    def __init__(self, total: int, label: str = "steps", rank: int = 0, interval: float = 10.0,
-                 logger: logging.Logger | None = None, start: int = 0, clock=time.perf_counter):
+    def __init__(
+        self,
+        total: int,
+        label: str = "steps",
+        rank: int = 0,
+        interval: float = 10.0,
+        logger: logging.Logger | None = None,
+        start: int = 0,
+        clock=time.perf_counter,
+    ):
         self.total, self.label, self.rank = int(total), label, rank
         self.interval = interval
         self.logger = logger or get_logger("progress")
@@ -101,6 +109,8 @@ class Progress:
         rate = self.rate()
         eta = (self.total - self.done) / rate if rate and rate > 0 else float("nan")
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        msg = (f"{self.label} {self.done}/{self.total} ({pct:5.1f}%)  {rate:.3g} {self.label}/s"
-               f"  ETA {_fmt_seconds(eta)}")
+        msg = (
+            f"{self.label} {self.done}/{self.total} ({pct:5.1f}%)  {rate:.3g} {self.label}/s"
+            f"  ETA {_fmt_seconds(eta)}"
+        )
         self.logger.info(msg + (f"  {extra}" if extra else ""))

@@ -65,8 +65,7 @@ class ParallelContext:
             prod *= d
         if prod != self.size:
             raise ValueError(f"process grid {dims} needs {prod} ranks, job has {self.size}")
-        return self.comm.Create_cart(list(dims), periods=[bool(p) for p in periods],
-                                     reorder=False)
+        return self.comm.Create_cart(list(dims), periods=[bool(p) for p in periods], reorder=False)
 
     def split(self, n_groups: int) -> MPI.Comm:
         """Split ranks into ``n_groups`` contiguous groups (e.g. one PETSc solve each).
@@ -76,20 +75,6 @@ class ParallelContext:
         n_groups = max(1, min(int(n_groups), self.size))
         color = self.rank * n_groups // self.size
         return self.comm.Split(color, key=self.rank)
-
-    def device(self, prefer: str = "auto") -> str:
-        """Torch device string for this rank: ``cuda:(local_rank mod n_gpu)`` or ``cpu``."""
-        if prefer == "cpu":
-            return "cpu"
-        try:
-            import torch  # noqa: PLC0415  (torch only where a device is wanted)
-        except ImportError:
-            return "cpu"
-        if torch.cuda.is_available() and torch.cuda.device_count() > 0:
-            return f"cuda:{self.local_rank % torch.cuda.device_count()}"
-        if prefer == "cuda":
-            raise RuntimeError("device = 'cuda' asked for, but CUDA is not available")
-        return "cpu"
 
     def all_ok(self, ok: bool) -> bool:
         """Logical AND of a per-rank verdict over all ranks. Collective over comm."""

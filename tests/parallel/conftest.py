@@ -19,7 +19,8 @@ def pytest_runtest_call(item):
     all_ok = comm.allreduce(local_ok, op=MPI.LAND)
     if local_ok and not all_ok:
         outcome.force_exception(
-            AssertionError(f"test failed on another rank (this is rank {comm.rank})"))
+            AssertionError(f"test failed on another rank (this is rank {comm.rank})")
+        )
 
 
 @pytest.fixture

@@ -1,0 +1,154 @@
+"""Command line: ``python -m hpcspin DECK [--check [--ranks N]] [--restart FILE] ...``.
+
+Exit statuses: 0 done; 2 a mistake in the input (deck, files), printed without a
+traceback; 75 stopped on a signal after a checkpoint (resubmit to continue);
+1 anything else (the traceback is logged and every rank is ended).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+
+from hpcspin import __version__
+from hpcspin.errors import EXIT_FAILURE, DeckError, HpcspinError, RunInterrupted
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used for --help)."""
+    p = argparse.ArgumentParser(
+        prog="python -m hpcspin",
+        description="Voltage-driven spin dynamics: NEGF data, ML forces, parallel LLG.",
+    )
+    p.add_argument("deck", nargs="?", help="input deck (TOML)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the deck on one process and exit (login nodes, job scripts)",
+    )
+    p.add_argument(
+        "--ranks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --check: the rank count the job will use",
+    )
+    p.add_argument("--restart", metavar="FILE", help="restart from this checkpoint file")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a deck value (repeatable; VALUE is read as TOML)",
+    )
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level of rank 0",
+    )
+    p.add_argument("--all-ranks-log", action="store_true", help="let every rank log INFO")
+    p.add_argument("--version", action="version", version=f"hpcspin {__version__}")
+    return p
+
+
+def _overrides(items: list[str]) -> dict:
+    from hpcspin.deck.load import parse_override
+
+    return dict(parse_override(s) for s in items)
+
+
+def _print_error(exc: Exception) -> None:
+    print(f"hpcspin: error: {exc}", file=sys.stderr, flush=True)
+
+
+def check(args) -> int:
+    """``--check``: validate on this process only; no MPI collective is entered."""
+    from hpcspin.deck import load_deck
+
+    n = args.ranks if args.ranks is not None else 1
+    if n < 1:
+        _print_error(DeckError([f"--ranks {n}: must be >= 1"], "--check"))
+        return 2
+    try:
+        cfg = load_deck(args.deck, _overrides(args.set), n_ranks=n)
+    except HpcspinError as exc:
+        _print_error(exc)
+        return exc.exit_code
+    lat = cfg.lattice
+    print(
+        f"{args.deck}: OK  task={cfg.run.task}  lattice={lat.kind} "
+        f"{lat.length}x{lat.width} ({lat.length * lat.width} sites)  ranks={n}"
+    )
+    return 0
+
+
+def run(args) -> int:
+    """Run the deck on every rank of the MPI job."""
+    from hpcspin.parallel.context import ParallelContext, abort_world
+
+    ctx = ParallelContext()
+    from hpcspin.log import setup_logging
+
+    setup_logging(ctx.rank, ctx.size, args.log_level, args.all_ranks_log)
+    log = logging.getLogger("hpcspin.cli")
+    try:
+        cfg = _load_collective(ctx, args)
+        from hpcspin.driver import run_task
+
+        run_task(cfg, ctx, restart=args.restart)
+        return 0
+    except RunInterrupted as exc:
+        log.warning("%s", exc)
+        return exc.exit_code
+    except HpcspinError as exc:
+        if ctx.rank == 0 or not exc.collective:
+            _print_error(exc)
+        if exc.collective or ctx.size == 1:
+            return exc.exit_code
+        log.error("error on rank %d only: ending all %d ranks", ctx.rank, ctx.size)
+        abort_world(exc.exit_code)
+        return exc.exit_code
+    except BaseException as exc:  # noqa: BLE001  (any failure must end the whole job)
+        if isinstance(exc, SystemExit | KeyboardInterrupt) and ctx.size == 1:
+            raise
+        log.error("unexpected error on rank %d:\n%s", ctx.rank, traceback.format_exc())
+        if ctx.size > 1:
+            abort_world(EXIT_FAILURE)
+        return EXIT_FAILURE
+
+
+def _load_collective(ctx, args):
+    """Rank 0 reads and validates the deck; every rank gets the config or the error."""
+    from hpcspin.deck import load_deck
+
+    payload = None
+    if ctx.rank == 0:
+        try:
+            payload = load_deck(args.deck, _overrides(args.set), n_ranks=ctx.size)
+        except DeckError as exc:
+            payload = exc
+    payload = ctx.comm.bcast(payload, root=0)
+    if isinstance(payload, DeckError):
+        payload.collective = True
+        raise payload
+    return payload
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if not args.deck:
+        build_parser().print_usage(sys.stderr)
+        print("python -m hpcspin: error: a deck file is required", file=sys.stderr)
+        return 2
+    if args.ranks is not None and not args.check:
+        print("python -m hpcspin: error: --ranks is only used with --check", file=sys.stderr)
+        return 2
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.check:
+        return check(args)
+    return run(args)

@@ -1,0 +1,310 @@
+"""Deck sections: one frozen dataclass each, with defaults, units and rules.
+
+Units: hopping t = 1 (energies), hbar/t (times), lattice constant 1, |S| = 1.
+The defaults are the reference domain-wall experiment (SPEC section 7).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from hpcspin.deck.fields import opt
+
+TASKS = ("negf", "datagen", "train", "dynamics", "validate")
+HEADS = ("E", "EA", "E+vector")
+
+
+@dataclass(frozen=True)
+class RunSection:
+    """``[run]``: what to do."""
+
+    task: str = opt(doc="task to run", kind=str, choices=TASKS)
+    name: str = opt("run", doc="label used in file names and logs", kind=str)
+    seed: int = opt(1234, doc="master random seed", kind=int, ge=0)
+
+
+@dataclass(frozen=True)
+class LatticeSection:
+    """``[lattice]``: the central region between the leads."""
+
+    kind: str = opt(
+        "chain",
+        doc="chain, square or triangular strip",
+        kind=str,
+        choices=("chain", "square", "triangular"),
+    )
+    length: int = opt(60, doc="L: sites (columns) along the transport direction x", kind=int, ge=2)
+    width: int = opt(1, doc="W: rows of a strip (1 for the chain)", kind=int, ge=1)
+    periodic: bool = opt(False, doc="periodic transverse (y) boundary", kind=bool)
+
+
+@dataclass(frozen=True)
+class ElectronsSection:
+    """``[electrons]``: conduction electrons, leads and drive (energies in t)."""
+
+    t: float = opt(1.0, doc="nearest-neighbour hopping", kind=float, gt=0)
+    J: float = opt(2.0, doc="s-d exchange coupling", kind=float)
+    mu: float = opt(-1.0, doc="mean chemical potential", kind=float)
+    bias: float = opt(0.0, doc="bias V: mu_L = mu + V/2, mu_R = mu - V/2", kind=float)
+    temperature: float = opt(0.05, doc="electron temperature T_el (0 allowed)", kind=float, ge=0)
+    lead: str = opt(
+        "tight-binding", doc="lead model", kind=str, choices=("tight-binding", "wide-band")
+    )
+    t_lead: float = opt(1.0, doc="hopping inside the leads", kind=float, gt=0)
+    t_contact: float = opt(1.0, doc="hopping between lead and central region", kind=float, gt=0)
+    gamma: float = opt(1.0, doc="wide-band coupling Gamma on contact sites", kind=float, gt=0)
+    onsite: float = opt(0.0, doc="uniform on-site potential eps", kind=float)
+
+
+@dataclass(frozen=True)
+class SpinsSection:
+    """``[spins]``: classical spin energy and the initial state."""
+
+    J_H: float = opt(1.0, doc="Heisenberg exchange between neighbouring spins", kind=float)
+    K: float = opt(0.1, doc="easy-axis anisotropy", kind=float, ge=0)
+    easy_axis: tuple = opt([0.0, 0.0, 1.0], doc="easy axis", kind=tuple, item=float, length=3)
+    K_perp: float = opt(0.0, doc="hard-axis anisotropy", kind=float, ge=0)
+    hard_axis: tuple = opt([1.0, 0.0, 0.0], doc="hard axis", kind=tuple, item=float, length=3)
+    B: tuple = opt(
+        [0.0, 0.0, 0.0], doc="external field (energy units)", kind=tuple, item=float, length=3
+    )
+    initial: str = opt(
+        "wall", doc="initial state", kind=str, choices=("wall", "uniform", "random", "file")
+    )
+    wall_kind: str = opt("bloch", doc="wall type", kind=str, choices=("bloch", "neel"))
+    wall_center: float = opt(
+        -1.0, doc="wall centre X0; negative: the middle bond (L-1)/2", kind=float
+    )
+    wall_width: float = opt(0.0, doc="wall width lambda; 0: sqrt(J_H/(2K))", kind=float, ge=0)
+    walls: int = opt(1, doc="number of walls (alternating, evenly spaced)", kind=int, ge=1)
+    direction: tuple = opt(
+        [0.0, 0.0, 1.0], doc="direction of a uniform state", kind=tuple, item=float, length=3
+    )
+    noise: float = opt(
+        0.0, doc="random tilt added to the initial state (radians, rms)", kind=float, ge=0
+    )
+    file: str = opt("", doc="HDF5 file with a 'spins' (N, 3) dataset (initial = 'file')", kind=str)
+
+
+@dataclass(frozen=True)
+class NegfSection:
+    """``[negf]``: the NEGF solver and its accuracy."""
+
+    solver: str = opt(
+        "rgf", doc="linear-algebra backend", kind=str, choices=("rgf", "petsc", "dense")
+    )
+    tol: float = opt(
+        1e-7, doc="accuracy knob: target error of the spin density", kind=float, gt=0, lt=1e-2
+    )
+    transmission: bool = opt(False, doc="also compute T(E) (negf task)", kind=bool)
+    transmission_range: tuple = opt(
+        [-4.0, 4.0], doc="energy range of T(E)", kind=tuple, item=float, length=2
+    )
+    transmission_points: int = opt(201, doc="energies of T(E)", kind=int, ge=2)
+    groups: int = opt(1, doc="rank groups for PETSc: each group solves one system", kind=int, ge=1)
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """``[model]``: the ML force model."""
+
+    head: str = opt(
+        "E+vector",
+        doc="E (equilibrium), EA (two potentials), E+vector (driven)",
+        kind=str,
+        choices=HEADS,
+    )
+    radius: int = opt(3, doc="descriptor radius r in lattice constants", kind=int, ge=1, le=8)
+    hidden: tuple = opt(
+        [32, 32], doc="hidden layer widths", kind=tuple, item=int, ge=1, length=(1, 6)
+    )
+    global_inputs: tuple = opt(
+        ["bias"],
+        doc="global inputs of the network",
+        kind=tuple,
+        item=str,
+        choices=("bias", "mu"),
+        length=(0, 2),
+    )
+    file: str = opt(
+        "model.pt", doc="model file (written by train, read by dynamics/validate)", kind=str
+    )
+    dtype: str = opt(
+        "float64", doc="floating-point precision", kind=str, choices=("float32", "float64")
+    )
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """``[train]``: fitting the model to a dataset."""
+
+    dataset: str = opt("dataset.h5", doc="training dataset (from the datagen task)", kind=str)
+    epochs: int = opt(300, doc="maximum epochs", kind=int, ge=1)
+    lr: float = opt(3e-3, doc="initial learning rate", kind=float, gt=0)
+    batch_size: int = opt(8, doc="configurations per batch (over all ranks)", kind=int, ge=1)
+    weight_decay: float = opt(0.0, doc="L2 weight decay", kind=float, ge=0)
+    val_fraction: float = opt(0.2, doc="share of configurations held out", kind=float, gt=0, lt=1)
+    patience: int = opt(40, doc="early stopping: epochs without improvement", kind=int, ge=1)
+    targets: str = opt(
+        "split",
+        doc="total field, or H(0) and H(V)-H(0) separately",
+        kind=str,
+        choices=("total", "split"),
+    )
+
+
+@dataclass(frozen=True)
+class DatagenSection:
+    """``[datagen]``: sampling spin configurations for the training set."""
+
+    n_configs: int = opt(64, doc="number of configurations", kind=int, ge=1)
+    biases: tuple = opt(
+        [0.5], doc="biases V drawn per configuration", kind=tuple, item=float, length=(1, 64)
+    )
+    with_equilibrium: bool = opt(
+        True, doc="also store the V = 0 field of each configuration", kind=bool
+    )
+    mix: tuple = opt(
+        [0.7, 0.2, 0.1],
+        doc="shares of walls, smooth textures, random spins",
+        kind=tuple,
+        item=float,
+        ge=0,
+        length=3,
+    )
+    noise: tuple = opt(
+        [0.0, 0.3],
+        doc="range of thermal tilt on walls (radians rms)",
+        kind=tuple,
+        item=float,
+        ge=0,
+        length=2,
+    )
+    width_range: tuple = opt(
+        [1.5, 3.5], doc="range of wall widths", kind=tuple, item=float, gt=0, length=2
+    )
+    flush_every: int = opt(8, doc="configurations between dataset flushes", kind=int, ge=1)
+
+
+@dataclass(frozen=True)
+class DynamicsSection:
+    """``[dynamics]``: Landau-Lifshitz-Gilbert integration (times in hbar/t)."""
+
+    forces: str = opt(
+        "ml",
+        doc="electron forces (the classical field is always added)",
+        kind=str,
+        choices=("ml", "negf", "none"),
+    )
+    integrator: str = opt("rk4", doc="time stepper", kind=str, choices=("rk4", "sib", "heun"))
+    dt: float = opt(0.2, doc="time step", kind=float, gt=0)
+    t_end: float = opt(500.0, doc="simulated time after relaxation", kind=float, gt=0)
+    alpha: float = opt(0.1, doc="Gilbert damping", kind=float, ge=0)
+    relax: bool = opt(True, doc="relax at V = 0 before the drive", kind=bool)
+    relax_alpha: float = opt(0.5, doc="damping during relaxation", kind=float, gt=0)
+    relax_tol: float = opt(
+        1e-7, doc="relaxation ends when max|S x H| < relax_tol", kind=float, gt=0
+    )
+    relax_max_time: float = opt(400.0, doc="upper bound on relaxation time", kind=float, gt=0)
+    temperature: float = opt(
+        0.0, doc="spin temperature (stochastic field; heun only)", kind=float, ge=0
+    )
+
+
+@dataclass(frozen=True)
+class OutputSection:
+    """``[output]``: where and how often results are written."""
+
+    dir: str = opt("runs/out", doc="output directory (relative to the working directory)", kind=str)
+    every: int = opt(10, doc="steps between trajectory frames", kind=int, ge=1)
+    checkpoint_every: int = opt(500, doc="steps between checkpoints", kind=int, ge=1)
+    resume: str = opt(
+        "auto",
+        doc="auto: continue from the newest valid checkpoint",
+        kind=str,
+        choices=("auto", "never"),
+    )
+    progress_interval: float = opt(10.0, doc="seconds between progress lines", kind=float, ge=0)
+    plots: bool = opt(True, doc="write PNG plots at the end", kind=bool)
+
+
+@dataclass(frozen=True)
+class ParallelSection:
+    """``[parallel]``: process grid and devices."""
+
+    grid: tuple = opt(
+        [], doc="process grid [px, py]; empty: automatic", kind=tuple, item=int, ge=1, length=(0, 2)
+    )
+    device: str = opt(
+        "auto",
+        doc="ML device: auto (cuda if present), cpu or cuda",
+        kind=str,
+        choices=("auto", "cpu", "cuda"),
+    )
+
+
+@dataclass(frozen=True)
+class ValidateSection:
+    """``[validate]``: comparing ML models with NEGF."""
+
+    models: tuple = opt(
+        [], doc="model files to compare (empty: [model] file)", kind=tuple, item=str, length=(0, 8)
+    )
+    dataset: str = opt("", doc="held-out dataset (empty: [train] dataset)", kind=str)
+    velocity_biases: tuple = opt(
+        [0.5], doc="biases for the wall-velocity comparison", kind=tuple, item=float, length=(0, 16)
+    )
+    velocity_t_end: float = opt(
+        250.0, doc="driven time of the velocity comparison", kind=float, gt=0
+    )
+
+
+SECTIONS: dict[str, type] = {
+    "run": RunSection,
+    "lattice": LatticeSection,
+    "electrons": ElectronsSection,
+    "spins": SpinsSection,
+    "negf": NegfSection,
+    "model": ModelSection,
+    "train": TrainSection,
+    "datagen": DatagenSection,
+    "dynamics": DynamicsSection,
+    "output": OutputSection,
+    "parallel": ParallelSection,
+    "validate": ValidateSection,
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole validated deck: one attribute per section, plus the deck text."""
+
+    run: RunSection
+    lattice: LatticeSection
+    electrons: ElectronsSection
+    spins: SpinsSection
+    negf: NegfSection
+    model: ModelSection
+    train: TrainSection
+    datagen: DatagenSection
+    dynamics: DynamicsSection
+    output: OutputSection
+    parallel: ParallelSection
+    validate: ValidateSection
+    deck_text: str = ""
+    deck_path: str = ""
+
+    def to_dict(self) -> dict:
+        """Resolved configuration as plain data (for provenance attributes)."""
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+    def to_json(self) -> str:
+        """Resolved configuration as JSON text."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def replace(self, section: str, **changes) -> RunConfig:
+        """A copy with some keys of one section changed (no validation)."""
+        new = dataclasses.replace(getattr(self, section), **changes)
+        return dataclasses.replace(self, **{section: new})
