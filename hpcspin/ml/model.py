@@ -1,0 +1,367 @@
+"""Force models: site networks plus the autograd wrapper that turns them into fields.
+
+Heads (chosen by :attr:`ModelSpec.head`):
+
+- ``"E"``: H_i = -dE/dS_i, E = sum_j eps(D_j).
+- ``"EA"``: H_i = -dE/dS_i + S_i x dA/dS_i, A = sum_j a(D_j) (the paper's form).
+- ``"E+vector"``: conservative E plus H_i^neq = sum_k c_k(D_i) v_k,i with the
+  equivariant basis v of :meth:`Window.basis_pairs` (default for driven runs).
+
+The networks (:class:`MLP`) know nothing of fields; :class:`ForceModel` builds
+descriptors, sums site potentials over owned cells and takes gradients with
+``torch.autograd`` (NequIP style), with ``create_graph`` only when training.
+The domain API (:meth:`ForceModel.local_field`) follows the grid/halo layout of
+the MPI dynamics; the model itself never imports MPI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from hpcspin.errors import HpcspinError
+from hpcspin.ml.descriptors import Window, basis, features, gather_window
+
+HEADS = ("E", "EA", "E+vector")
+GLOBAL_INPUTS = ("bias", "mu")
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a force model is (stored in model files).
+
+    Attributes:
+        head: "E", "EA" or "E+vector".
+        kind: lattice kind the descriptor is built for.
+        radius: descriptor cutoff radius in lattice constants.
+        triple_cutoff: see :class:`Window`.
+        hidden: hidden layer widths of each site network.
+        globals: names of global inputs appended to every descriptor ("bias", "mu").
+        symmetrize: strips only: average over the y -> -y mirror.
+        dtype: "float64" or "float32".
+    """
+
+    head: str = "E+vector"
+    kind: str = "chain"
+    radius: float = 3.0
+    triple_cutoff: float | None = None
+    hidden: tuple[int, ...] = (32, 32)
+    globals: tuple[str, ...] = ()
+    symmetrize: bool = True
+    dtype: str = "float64"
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        if self.head not in HEADS:
+            raise HpcspinError(f"unknown ML head {self.head!r}; choose from {HEADS}")
+        bad = [g for g in self.globals if g not in GLOBAL_INPUTS]
+        if bad:
+            raise HpcspinError(f"unknown global inputs {bad}; choose from {GLOBAL_INPUTS}")
+        if self.dtype not in _DTYPES:
+            raise HpcspinError(f"dtype must be one of {tuple(_DTYPES)}, got {self.dtype!r}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "globals", tuple(self.globals))
+
+    def to_dict(self) -> dict:
+        """Plain-data form."""
+        d = asdict(self)
+        d["hidden"], d["globals"] = list(self.hidden), list(self.globals)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelSpec:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**d)
+
+
+class MLP(nn.Module):
+    """Smooth (SiLU) multilayer perceptron, descriptor -> site outputs."""
+
+    def __init__(self, n_in: int, hidden: tuple[int, ...], n_out: int, dtype=torch.float64):
+        super().__init__()
+        layers, last = [], n_in
+        for h in hidden:
+            layers += [nn.Linear(last, h, dtype=dtype), nn.SiLU()]
+            last = h
+        layers.append(nn.Linear(last, n_out, dtype=dtype))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the network to (M, n_in) features."""
+        return self.net(x)
+
+
+def _as_tensor(x, dtype, device) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.to(dtype=dtype, device=device)
+    return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+
+
+class ForceModel(nn.Module):
+    """Site networks of one head plus the autograd wrapper that gives fields.
+
+    Args:
+        spec: the model specification.
+    """
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        self.spec = spec
+        self.window = Window(spec.kind, spec.radius, spec.triple_cutoff)
+        dt = _DTYPES[spec.dtype]
+        nf = self.window.n_features(len(spec.globals))
+        self.energy_net = MLP(nf, spec.hidden, 1, dt)
+        self.a_net = MLP(nf, spec.hidden, 1, dt) if spec.head == "EA" else None
+        nb = self.window.n_basis
+        self.vec_net = MLP(nf, spec.hidden, nb, dt) if spec.head == "E+vector" else None
+        # Output scales (set from the training targets) keep the networks O(1).
+        self.register_buffer("scale_eq", torch.ones((), dtype=dt))
+        self.register_buffer("scale_neq", torch.ones((), dtype=dt))
+        self._symm = spec.kind != "chain" and spec.symmetrize
+
+    # -- properties ------------------------------------------------------------
+    @property
+    def head(self) -> str:
+        """The head name."""
+        return self.spec.head
+
+    @property
+    def halo_width(self) -> tuple[int, int]:
+        """(hx, hy) halo in grid cells that :meth:`local_field` needs (descriptor reach)."""
+        return self.window.reach
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Parameter dtype."""
+        return self.scale_eq.dtype
+
+    @property
+    def device(self) -> torch.device:
+        """Parameter device."""
+        return self.scale_eq.device
+
+    # -- inputs ---------------------------------------------------------------
+    def globals_tensor(self, globals_, batch: int) -> torch.Tensor:
+        """Global inputs as a (batch, G) tensor.
+
+        Args:
+            globals_: dict name -> scalar or (batch,) values, or a (G,) / (batch, G)
+                array in the order of ``spec.globals``; None if the model has none.
+            batch: number of configurations.
+        """
+        names, dt, dev = self.spec.globals, self.dtype, self.device
+        if not names:
+            return torch.zeros((batch, 0), dtype=dt, device=dev)
+        if globals_ is None:
+            raise HpcspinError(f"this model needs global inputs {list(names)}")
+        if isinstance(globals_, dict):
+            missing = [n for n in names if n not in globals_]
+            if missing:
+                raise HpcspinError(f"this model needs global inputs {missing}")
+            cols = [_as_tensor(globals_[n], dt, dev).reshape(-1).expand(batch) for n in names]
+            return torch.stack(cols, dim=1)
+        g = _as_tensor(globals_, dt, dev)
+        return g.reshape(-1, len(names)).expand(batch, len(names))
+
+    # -- site terms -------------------------------------------------------------
+    def _site_terms(self, win, mwin, glob, need_vec, vec_grad):
+        """eps, a, h_vec of every centre cell from (M, K, 3) windows."""
+        nets = [self.energy_net] + ([self.a_net] if self.a_net is not None else [])
+        n_sym = 1
+        if self._symm:
+            perm = torch.as_tensor(self.window.mirror, device=win.device)
+            win = torch.cat([win, win[:, perm]], 0)
+            mwin = torch.cat([mwin, mwin[:, perm]], 0)
+            glob = torch.cat([glob, glob], 0)
+            n_sym = 2
+        d = features(win, mwin, self.window, glob)
+        out = {"eps": self._avg(nets[0](d)[:, 0], n_sym) * self.scale_eq}
+        if self.a_net is not None:
+            out["a"] = self._avg(self.a_net(d)[:, 0], n_sym) * self.scale_neq
+        if need_vec:
+            with torch.set_grad_enabled(vec_grad):
+                dv = d if vec_grad else d.detach()
+                c = self.vec_net(dv)
+                v = basis(win if vec_grad else win.detach(), self.window)
+                h = torch.einsum("mk,mkc->mc", c, v)
+                out["vec"] = self._avg(h, n_sym) * self.scale_neq
+        return out
+
+    @staticmethod
+    def _avg(x, n_sym):
+        if n_sym == 1:
+            return x
+        m = x.shape[0] // n_sym
+        return 0.5 * (x[:m] + x[m:])
+
+    def _prepare(self, spins, valid, halo):
+        """Padded masked grid and owned-cell bookkeeping."""
+        s = _as_tensor(spins, self.dtype, self.device)
+        if s.dim() == 3:
+            s = s[None]
+        b, nx, ny, _ = s.shape
+        if valid is None:
+            v = torch.ones((nx, ny), dtype=torch.bool, device=self.device)
+        else:
+            v = _as_tensor(valid, torch.bool, self.device)
+        v = v.expand(b, nx, ny).to(self.dtype)
+        hx, hy = (int(h) for h in halo)
+        if nx <= 2 * hx or ny <= 2 * hy:
+            raise HpcspinError(f"grid {nx}x{ny} has no owned cells with halo {(hx, hy)}")
+        return s, v, b, nx, ny, hx, hy
+
+    # -- the domain API ----------------------------------------------------------
+    def local_field(
+        self,
+        spins,
+        valid=None,
+        halo=(0, 0),
+        globals_=None,
+        *,
+        create_graph: bool = False,
+        parts: bool = False,
+        potentials: bool = False,
+    ):
+        """Field contributions of one domain (grid layout with a halo).
+
+        Site potentials are summed over the OWNED valid cells ``[hx:nx-hx, hy:ny-hy]``;
+        the gradient parts land on every cell, ghosts included, so the caller
+        reverse-halo-sums ghost contributions to their owners and then takes the
+        owned block. The vector head contributes on owned cells only. Cells beyond
+        the grid count as invalid (zero spin).
+
+        Args:
+            spins: (nx, ny, 3) or (B, nx, ny, 3) spins, numpy or torch.
+            valid: (nx, ny) or (B, nx, ny) bool, True on real sites; None = all.
+            halo: (hx, hy) ghost width on each side.
+            globals_: global inputs (see :meth:`globals_tensor`).
+            create_graph: keep the graph (training: the loss is differentiated
+                through the fields); False for inference.
+            parts: return a dict {"eq", "neq", "total"} instead of the total.
+            potentials: also return the summed potentials {"E": (B,), "A": (B,)}.
+
+        Returns:
+            torch tensor like ``spins`` (full field, float of the model dtype), or the
+            dict of parts; with ``potentials`` a tuple (fields, potentials).
+        """
+        unbatched = spins.ndim == 3
+        with torch.inference_mode(False), torch.enable_grad():
+            s, v, b, nx, ny, hx, hy = self._prepare(spins, valid, halo)
+            if torch.is_inference(s):
+                s = s.clone()
+            s = s.detach().requires_grad_(True)
+            res = self._local(s, v, b, nx, ny, hx, hy, globals_, create_graph, potentials)
+        if not create_graph:
+            res = {k: (x.detach() if isinstance(x, torch.Tensor) else x) for k, x in res.items()}
+        if unbatched:
+            res = {k: (x[0] if k in ("eq", "neq", "total") else x) for k, x in res.items()}
+        pot = {k: res[k] for k in ("E", "A") if k in res}
+        out = {k: res[k] for k in ("eq", "neq", "total")} if parts else res["total"]
+        return (out, pot) if potentials else out
+
+    def _local(self, s, v, b, nx, ny, hx, hy, globals_, cg, want_pot):
+        rx, ry = self.window.reach
+        px, py = max(0, rx - hx), max(0, ry - hy)
+        sm = s * v[..., None]
+        sp = nn.functional.pad(sm, (0, 0, py, py, px, px))
+        vp = nn.functional.pad(v, (py, py, px, px))
+        ox, oy = nx - 2 * hx, ny - 2 * hy
+        x0, y0 = px + hx, py + hy
+        win = gather_window(sp, self.window, x0, ox, y0, oy).reshape(-1, self.window.size, 3)
+        mw = gather_window(vp[..., None], self.window, x0, ox, y0, oy)
+        mw = mw.reshape(-1, self.window.size)
+        glob = self.globals_tensor(globals_, b)
+        glob = glob[:, None, None, :].expand(b, ox, oy, glob.shape[1]).reshape(b * ox * oy, -1)
+        w_own = v[:, hx : nx - hx, hy : ny - hy].reshape(-1)
+        need_vec = self.vec_net is not None
+        t = self._site_terms(win, mw, glob, need_vec, cg)
+        res = {}
+        e_b = (t["eps"] * w_own).reshape(b, -1).sum(1)
+        outs = [e_b.sum()]
+        if "a" in t:
+            a_b = (t["a"] * w_own).reshape(b, -1).sum(1)
+            outs.append(a_b.sum())
+        grads = torch.autograd.grad(outs[0], s, create_graph=cg, retain_graph=len(outs) > 1 or cg)
+        eq = -grads[0]
+        neq = torch.zeros_like(eq)
+        if "a" in t:
+            (ga,) = torch.autograd.grad(outs[1], s, create_graph=cg, retain_graph=cg)
+            neq = torch.cross(sm, ga, dim=-1)
+            res["A"] = a_b
+        if need_vec:
+            hv = (t["vec"] * w_own[:, None]).reshape(b, ox, oy, 3)
+            neq = nn.functional.pad(hv, (0, 0, hy, hy, hx, hx))
+        res.update(eq=eq, neq=neq, total=eq + neq)
+        if want_pot:
+            res["E"] = e_b
+        return res
+
+    # -- serial convenience ------------------------------------------------------
+    def field(
+        self, spins, lattice, globals_=None, *, create_graph: bool = False, parts: bool = False
+    ):
+        """Field on every site of a whole system (one domain, serial).
+
+        Args:
+            spins: (N, 3) or (B, N, 3) spins in site order i = x*W + y (numpy or torch).
+            lattice: the :class:`~hpcspin.lattice.Lattice`; periodic transverse
+                boundaries wrap the ghost rows.
+            globals_: global inputs (see :meth:`globals_tensor`).
+            create_graph: as in :meth:`local_field`.
+            parts: return {"eq", "neq", "total"}.
+
+        Returns:
+            Same shape as ``spins``; numpy float64 for numpy input, else a tensor.
+        """
+        self.check_lattice(lattice)
+        is_np = not isinstance(spins, torch.Tensor)
+        s = _as_tensor(spins, self.dtype, self.device)
+        unbatched = s.dim() == 2
+        if unbatched:
+            s = s[None]
+        b, n, _ = s.shape
+        if n != lattice.n_sites:
+            raise HpcspinError(f"spins have {n} sites, lattice has {lattice.n_sites}")
+        ln, wd = lattice.length, lattice.width
+        g = s.reshape(b, ln, wd, 3)
+        hy = self.window.reach[1] if lattice.periodic else 0
+        idx = torch.arange(-hy, wd + hy, device=self.device) % wd
+        if hy:
+            g = g[:, :, idx]
+        res = self.local_field(g, None, (0, hy), globals_, create_graph=create_graph, parts=True)
+        out = {}
+        for k, f in res.items():
+            if hy:
+                f = torch.zeros_like(s.reshape(b, ln, wd, 3)).index_add(2, idx, f)
+            f = f.reshape(b, n, 3)
+            f = f[0] if unbatched else f
+            out[k] = f.detach().cpu().numpy().astype(np.float64) if is_np else f
+        return out if parts else out["total"]
+
+    def check_lattice(self, lattice) -> None:
+        """Raise ModelMismatchError if ``lattice`` is of another kind than the descriptor."""
+        from hpcspin.errors import ModelMismatchError
+
+        if lattice.kind != self.spec.kind:
+            raise ModelMismatchError(
+                f"model descriptor is for a {self.spec.kind} lattice, "
+                f"the system is a {lattice.kind} lattice"
+            )
+
+
+def build_model(spec: ModelSpec | dict, seed: int | None = None) -> ForceModel:
+    """A freshly initialised model (deterministic for a given seed)."""
+    if isinstance(spec, dict):
+        spec = ModelSpec.from_dict(spec)
+    if seed is None:
+        return ForceModel(spec)
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(int(seed))
+        return ForceModel(spec)
+    finally:
+        torch.random.set_rng_state(state)
