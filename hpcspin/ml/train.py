@@ -1,0 +1,430 @@
+"""Training core: fit a force model to (spins, fields) data, serial or data-parallel.
+
+Data parallelism is deterministic: every step's batch of configurations is cut
+into blocks of ``block_size`` configurations in a fixed way, block j goes to rank
+j mod size, and the per-block gradients are allgathered and summed in block
+order. A serial run sums the same blocks in the same order, so 1, 2 and 4 ranks
+give the same weights to round-off. Every rank holds the whole data set (they
+are small); only the work is split. The model never imports MPI: ``comm`` is
+passed in.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from hpcspin.errors import HpcspinError
+from hpcspin.log import Progress, get_logger
+from hpcspin.ml.metrics import field_metrics
+from hpcspin.ml.model import ForceModel, ModelSpec, build_model
+
+log = get_logger("ml.train")
+SCHEDULES = ("plateau", "cosine", "none")
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one training run.
+
+    Attributes:
+        epochs: maximum number of passes over the training configurations.
+        lr: initial learning rate (AdamW).
+        batch_size: configurations per optimiser step.
+        block_size: configurations per gradient block (the unit of data parallelism).
+        weight_decay: AdamW decoupled weight decay.
+        seed: seeds the initial weights, the train/validation split and the shuffles.
+        val_fraction: fraction of configurations held out (split by configuration).
+        patience: early stopping after this many epochs without a better validation
+            loss; None disables it.
+        schedule: "plateau" (ReduceLROnPlateau on the validation loss), "cosine" or "none".
+        lr_factor: plateau factor.
+        lr_patience: plateau patience in epochs.
+        min_lr: lower bound of the learning rate.
+        separate_targets: with equilibrium fields given, fit the E part to H(0) and the
+            A/vector part to H(V) - H(0) (heads "EA" and "E+vector").
+        checkpoint: path of a resumable checkpoint (None: none).
+        checkpoint_every: epochs between checkpoints.
+        resume: continue from ``checkpoint`` if it exists.
+        log_interval: seconds between progress lines.
+    """
+
+    epochs: int = 200
+    lr: float = 1e-2
+    batch_size: int = 16
+    block_size: int = 4
+    weight_decay: float = 0.0
+    seed: int = 0
+    val_fraction: float = 0.1
+    patience: int | None = 50
+    schedule: str = "plateau"
+    lr_factor: float = 0.5
+    lr_patience: int = 10
+    min_lr: float = 1e-5
+    separate_targets: bool = True
+    checkpoint: str | None = None
+    checkpoint_every: int = 10
+    resume: bool = True
+    log_interval: float = 10.0
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise HpcspinError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.batch_size < 1 or self.block_size < 1 or self.epochs < 0:
+            raise HpcspinError("batch_size, block_size must be >= 1 and epochs >= 0")
+        if not 0 <= self.val_fraction < 1:
+            raise HpcspinError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train_model`: the best model, its metrics, the loss history."""
+
+    model: ForceModel
+    metrics: dict
+    history: list = field(default_factory=list)
+    fingerprint: str = ""
+
+
+def data_fingerprint(*arrays) -> str:
+    """sha256 over the arrays (float64, C order, shapes included; None allowed)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            h.update(b"none;")
+            continue
+        a = np.ascontiguousarray(np.asarray(a, dtype="<f8"))
+        h.update(repr(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+class _Data:
+    """Training arrays as tensors and the target parts of each head."""
+
+    def __init__(self, model, lattice, spins, fields, bias, mu, fields_eq, separate):
+        dt, dev = model.dtype, model.device
+        t = lambda a: None if a is None else torch.as_tensor(np.asarray(a), dtype=dt, device=dev)  # noqa: E731
+        self.spins, self.fields, self.eq = t(spins), t(fields), t(fields_eq)
+        n = self.spins.shape[0]
+        if self.spins.shape != (n, lattice.n_sites, 3) or self.fields.shape != self.spins.shape:
+            raise HpcspinError(
+                f"spins {tuple(self.spins.shape)} and fields {tuple(self.fields.shape)} must "
+                f"both be (n_cfg, {lattice.n_sites}, 3)"
+            )
+        if self.eq is not None and self.eq.shape != self.spins.shape:
+            raise HpcspinError("equilibrium fields must have the shape of the fields")
+        self.glob = {}
+        for name, arr in (("bias", bias), ("mu", mu)):
+            if name in model.spec.globals:
+                if arr is None:
+                    raise HpcspinError(f"the model takes global input {name!r}: pass it")
+                self.glob[name] = t(np.broadcast_to(np.asarray(arr, float), (n,)).copy())
+        self.n = n
+        self.separate = separate and self.eq is not None and model.head != "E"
+        self.lattice = lattice
+
+    def globals_(self, idx):
+        return {k: v[idx] for k, v in self.glob.items()}
+
+
+def _perp(h, s):
+    return h - (h * s).sum(-1, keepdim=True) * s
+
+
+def _block_loss(model, data: _Data, idx, norm, create_graph=True):
+    """Sum of squared transverse errors of configurations ``idx`` divided by ``norm``."""
+    s = data.spins[idx]
+    pred = model.field(s, data.lattice, data.globals_(idx), create_graph=create_graph, parts=True)
+    if data.separate:
+        e1 = _perp(pred["eq"] - data.eq[idx], s)
+        e2 = _perp(pred["neq"] - (data.fields[idx] - data.eq[idx]), s)
+        return ((e1**2).sum() + (e2**2).sum()) / norm
+    return (_perp(pred["total"] - data.fields[idx], s) ** 2).sum() / norm
+
+
+def _blocks(idx, block_size):
+    return [idx[i : i + block_size] for i in range(0, len(idx), block_size)]
+
+
+def _allsum(values: dict, n_blocks: int, comm):
+    """Sum per-block numpy values over ranks in block order. Collective over comm."""
+    if comm is not None and comm.Get_size() > 1:
+        merged = {}
+        for part in comm.allgather(values):
+            merged.update(part)
+        values = merged
+    total = None
+    for j in range(n_blocks):
+        total = values[j].copy() if total is None else total + values[j]
+    return total
+
+
+def _mine(n_blocks, comm):
+    if comm is None:
+        return range(n_blocks)
+    return range(comm.Get_rank(), n_blocks, comm.Get_size())
+
+
+def _step(model, opt, data, batch, cfg, comm) -> float:
+    """One optimiser step on the configurations ``batch``. Collective over comm."""
+    params = [p for p in model.parameters()]
+    blocks = _blocks(batch, cfg.block_size)
+    norm = 3.0 * len(batch) * data.spins.shape[1]
+    vals = {}
+    for j in _mine(len(blocks), comm):
+        loss = _block_loss(model, data, blocks[j], norm)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        flat = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        vals[j] = np.concatenate([[loss.item()]] + [g.detach().cpu().numpy().ravel() for g in flat])
+    total = _allsum(vals, len(blocks), comm)
+    off = 1
+    for p in params:
+        k = p.numel()
+        p.grad = torch.as_tensor(total[off : off + k], dtype=p.dtype, device=p.device).view_as(p)
+        off += k
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return float(total[0])
+
+
+def _mean_loss(model, data, idx, cfg, comm) -> float:
+    """Loss (mean square transverse error) over ``idx``. Collective over comm."""
+    if len(idx) == 0:
+        return float("nan")
+    blocks = _blocks(idx, cfg.block_size)
+    norm = 3.0 * len(idx) * data.spins.shape[1]
+    vals = {}
+    for j in _mine(len(blocks), comm):
+        with torch.no_grad():
+            vals[j] = np.array([_block_loss(model, data, blocks[j], norm, False).item()])
+    return float(_allsum(vals, len(blocks), comm)[0])
+
+
+def _set_scales(model, data, train_idx):
+    s = data.spins[train_idx]
+    if data.separate:
+        eq, neq = data.eq[train_idx], data.fields[train_idx] - data.eq[train_idx]
+    else:
+        eq = neq = data.fields[train_idx]
+    for buf, tgt in ((model.scale_eq, eq), (model.scale_neq, neq)):
+        rms = float(torch.sqrt((_perp(tgt, s) ** 2).mean())) if len(train_idx) else 1.0
+        buf.fill_(rms if rms > 0 else 1.0)
+
+
+def split_configs(n: int, val_fraction: float, seed: int):
+    """Fixed train/validation split by configuration: (train_idx, val_idx), sorted."""
+    perm = np.random.default_rng([seed, 7]).permutation(n)
+    n_val = int(round(val_fraction * n))
+    if val_fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def _make_scheduler(opt, cfg):
+    if cfg.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, factor=cfg.lr_factor, patience=cfg.lr_patience, min_lr=cfg.min_lr
+        )
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=max(cfg.epochs, 1), eta_min=cfg.min_lr
+        )
+    return None
+
+
+def _save_checkpoint(path, state):
+    tmp = f"{path}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path, fingerprint, comm):
+    """Checkpoint state or None. Collective over comm (rank 0 reads and broadcasts)."""
+    state = None
+    rank = 0 if comm is None else comm.Get_rank()
+    if rank == 0 and path and os.path.exists(path):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # corrupt file: say so on every rank
+            state = {"error": f"cannot read training checkpoint {path}: {exc}"}
+    if comm is not None and comm.Get_size() > 1:
+        state = comm.bcast(state, root=0)
+    if state is not None and "error" in state:
+        raise HpcspinError(state["error"])
+    if state is not None and state.get("fingerprint") != fingerprint:
+        raise HpcspinError(
+            f"training checkpoint {path} was written for other training data "
+            f"(fingerprint {state.get('fingerprint', '?')[:12]} != {fingerprint[:12]})"
+        )
+    return state
+
+
+def _predict(model, data: _Data, idx, cfg, comm) -> dict:
+    """Predicted parts for configurations ``idx`` on every rank. Collective over comm."""
+    blocks = _blocks(idx, cfg.block_size)
+    vals = {}
+    for j in _mine(len(blocks), comm):
+        b = blocks[j]
+        p = model.field(data.spins[b], data.lattice, data.globals_(b), parts=True)
+        vals[j] = {k: v.detach().cpu().numpy() for k, v in p.items()}
+    if comm is not None and comm.Get_size() > 1:
+        merged = {}
+        for part in comm.allgather(vals):
+            merged.update(part)
+        vals = merged
+    return {k: np.concatenate([vals[j][k] for j in range(len(blocks))]) for k in vals[0]}
+
+
+def evaluate(model, data: _Data, idx, cfg, comm=None, prefix: str = "") -> dict:
+    """Transverse RMSE, R^2 and net-torque error on configurations ``idx``.
+
+    Collective over comm. Keys: ``{prefix}rmse`` etc. for the total field and, when
+    equilibrium fields are known, ``{prefix}eq_*`` (E part vs H(0)) and
+    ``{prefix}neq_*`` (A/vector part vs H(V) - H(0)).
+    """
+    if len(idx) == 0:
+        return {}
+    pred = _predict(model, data, idx, cfg, comm)
+    s = data.spins[idx].cpu().numpy()
+    h = data.fields[idx].cpu().numpy()
+    out = field_metrics(pred["total"], h, s, prefix)
+    if data.eq is not None:
+        h0 = data.eq[idx].cpu().numpy()
+        out.update(field_metrics(pred["eq"], h0, s, prefix + "eq_"))
+        out.update(field_metrics(pred["neq"], h - h0, s, prefix + "neq_"))
+    return out
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    best: float = float("inf")
+    best_state: dict | None = None
+    bad: int = 0
+    history: list = field(default_factory=list)
+
+
+def _checkpoint_state(model, opt, sched, st: _State, fp, spec, cfg) -> dict:
+    return {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": None if sched is None else sched.state_dict(),
+        "epoch": st.epoch,
+        "best": st.best,
+        "best_state": st.best_state,
+        "bad": st.bad,
+        "history": st.history,
+        "fingerprint": fp,
+        "spec": spec.to_dict(),
+        "config": asdict(cfg),
+        "torch_rng": torch.random.get_rng_state(),
+    }
+
+
+def _restore(ck, model, opt, sched, st: _State):
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    if sched is not None and ck["scheduler"] is not None:
+        sched.load_state_dict(ck["scheduler"])
+    st.epoch, st.best, st.best_state = ck["epoch"], ck["best"], ck["best_state"]
+    st.bad, st.history = ck["bad"], list(ck["history"])
+    torch.random.set_rng_state(ck["torch_rng"])
+
+
+def _epoch(model, opt, data, train_idx, cfg, epoch, comm) -> float:
+    """One pass over the shuffled training configurations; mean training loss."""
+    order = train_idx[np.random.default_rng([cfg.seed, epoch]).permutation(len(train_idx))]
+    total = 0.0
+    for i in range(0, len(order), cfg.batch_size):
+        batch = order[i : i + cfg.batch_size]
+        total += _step(model, opt, data, batch, cfg, comm) * len(batch)
+    return total / max(len(order), 1)
+
+
+def train_model(
+    spins,
+    fields,
+    lattice,
+    spec: ModelSpec | dict,
+    config: TrainConfig | None = None,
+    *,
+    bias=None,
+    mu=None,
+    fields_eq=None,
+    comm=None,
+) -> TrainResult:
+    """Fit a force model to NEGF (or synthetic) fields. Collective over comm.
+
+    Args:
+        spins: (n_cfg, N, 3) unit spins.
+        fields: (n_cfg, N, 3) target fields H(V).
+        lattice: the lattice of every configuration.
+        spec: model specification (its ``kind`` must be the lattice's).
+        config: hyperparameters (default :class:`TrainConfig`).
+        bias: (n_cfg,) or scalar bias V (needed if the model takes "bias").
+        mu: (n_cfg,) or scalar chemical potential (needed if it takes "mu").
+        fields_eq: (n_cfg, N, 3) equilibrium fields H(0) of the same spins, for
+            separate targets (see ``TrainConfig.separate_targets``).
+        comm: mpi4py communicator for data parallelism, or None (serial). Every rank
+            passes the same arrays.
+
+    Returns:
+        TrainResult with the best model (lowest validation loss), metrics on the
+        training and validation configurations, the per-epoch history and the
+        training-data fingerprint.
+    """
+    cfg = config or TrainConfig()
+    spec = ModelSpec.from_dict(spec) if isinstance(spec, dict) else spec
+    model = build_model(spec, seed=cfg.seed)
+    model.check_lattice(lattice)
+    fp = data_fingerprint(spins, fields, bias, mu, fields_eq)
+    data = _Data(model, lattice, spins, fields, bias, mu, fields_eq, cfg.separate_targets)
+    train_idx, val_idx = split_configs(data.n, cfg.val_fraction, cfg.seed)
+    _set_scales(model, data, train_idx)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = _make_scheduler(opt, cfg)
+    st = _State()
+    ck = _load_checkpoint(cfg.checkpoint, fp, comm) if cfg.checkpoint and cfg.resume else None
+    if ck is not None:
+        _restore(ck, model, opt, sched, st)
+        log.info("resumed training from %s at epoch %d", cfg.checkpoint, st.epoch)
+    rank = 0 if comm is None else comm.Get_rank()
+    prog = Progress(cfg.epochs, "epochs", rank, cfg.log_interval, logger=log, start=st.epoch)
+    while st.epoch < cfg.epochs and not (cfg.patience and st.bad >= cfg.patience):
+        loss = _epoch(model, opt, data, train_idx, cfg, st.epoch, comm)
+        val = _mean_loss(model, data, val_idx, cfg, comm) if len(val_idx) else loss
+        lr = opt.param_groups[0]["lr"]
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.step(val)
+        elif sched is not None:
+            sched.step()
+        st.history.append({"epoch": st.epoch + 1, "loss": loss, "val_loss": val, "lr": lr})
+        if val < st.best:
+            st.best, st.best_state, st.bad = val, copy.deepcopy(model.state_dict()), 0
+        else:
+            st.bad += 1
+        st.epoch += 1
+        prog.update(st.epoch, extra=f"loss {loss:.3e}  val {val:.3e}  lr {lr:.1e}")
+        stop = st.epoch == cfg.epochs or (cfg.patience and st.bad >= cfg.patience)
+        if cfg.checkpoint and rank == 0 and (st.epoch % cfg.checkpoint_every == 0 or stop):
+            _save_checkpoint(
+                cfg.checkpoint, _checkpoint_state(model, opt, sched, st, fp, spec, cfg)
+            )
+    if st.best_state is not None:
+        model.load_state_dict(st.best_state)
+    metrics = {
+        "epochs_run": st.epoch,
+        "best_val_loss": st.best,
+        "n_train": int(len(train_idx)),
+        "n_val": int(len(val_idx)),
+    }
+    metrics.update(evaluate(model, data, train_idx, cfg, comm, "train_"))
+    metrics.update(evaluate(model, data, val_idx, cfg, comm, "val_"))
+    model.eval()
+    return TrainResult(model, metrics, st.history, fp)

@@ -1,0 +1,165 @@
+"""Training core: each head recovers its own kind of synthetic field; checkpoints resume.
+
+Synthetic targets, written independently of hpcspin.ml (numpy, open chain):
+E = sum_i -J1 S_i.S_{i+1} - J2 S_i.S_{i+2};  A = sum_i k S_i.(S_{i-1} x S_{i+1});
+vector field c S_i x S_{i+1}. Spins beyond the chain ends are zero (no bonds).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from hpcspin.errors import HpcspinError
+from hpcspin.lattice import make_lattice
+from hpcspin.ml.metrics import net_torque, transverse_r2, transverse_rmse
+from hpcspin.ml.model import ModelSpec
+from hpcspin.ml.train import TrainConfig, data_fingerprint, split_configs, train_model
+
+
+def rand_spins(n_cfg, n, seed):
+    rng = np.random.default_rng(seed)
+    s = rng.normal(size=(n_cfg, n, 3))
+    return s / np.linalg.norm(s, axis=-1, keepdims=True)
+
+
+def sh(s, d):
+    """S_{i+d} with zero spins beyond the chain ends."""
+    out = np.zeros_like(s)
+    n = s.shape[-2]
+    if d >= 0:
+        out[..., : n - d, :] = s[..., d:, :]
+    else:
+        out[..., -d:, :] = s[..., : n + d, :]
+    return out
+
+
+def field_E(s, j1=1.0, j2=0.3):
+    """-dE/dS_i."""
+    return j1 * (sh(s, -1) + sh(s, 1)) + j2 * (sh(s, -2) + sh(s, 2))
+
+
+def field_A(s, k=0.5):
+    """S_i x dA/dS_i: the three triples that contain S_i."""
+    grad = (
+        np.cross(sh(s, -1), sh(s, 1))
+        + np.cross(sh(s, 2), sh(s, 1))
+        + np.cross(sh(s, -1), sh(s, -2))
+    )
+    return np.cross(s, k * grad)
+
+
+def field_vec(s, c=0.4):
+    return c * np.cross(s, sh(s, 1))
+
+
+LAT = make_lattice("chain", 16)
+SPINS = rand_spins(48, 16, seed=0)
+
+
+def fit(head, fields, epochs=150, **kw):
+    cfg = TrainConfig(
+        epochs=epochs,
+        lr=1e-2,
+        batch_size=12,
+        block_size=6,
+        val_fraction=0.25,
+        patience=None,
+        schedule="cosine",
+        min_lr=1e-4,
+    )
+    spec = ModelSpec(head=head, radius=2, hidden=(16, 16), globals=kw.pop("globals_", ()))
+    return train_model(SPINS, fields, LAT, spec, cfg, **kw)
+
+
+def test_E_head_recovers_conservative_field():
+    res = fit("E", field_E(SPINS))
+    assert res.metrics["val_r2"] >= 0.999
+    assert res.metrics["n_val"] == 12 and res.metrics["n_train"] == 36
+
+
+def test_E_head_cannot_fit_nonconservative_field():
+    res = fit("E", field_A(SPINS), epochs=30)
+    assert res.metrics["val_r2"] < 0.1
+
+
+def test_EA_head_recovers_A_field():
+    res = fit("EA", field_A(SPINS))
+    assert res.metrics["val_r2"] >= 0.999
+
+
+def test_EA_on_conservative_field_keeps_A_small():
+    h = field_E(SPINS)
+    res = fit("EA", h)
+    assert res.metrics["val_r2"] >= 0.999
+    parts = res.model.field(SPINS, LAT, parts=True)
+    ratio = transverse_rmse(parts["neq"], 0 * h, SPINS) / transverse_rmse(h, 0 * h, SPINS)
+    assert ratio < 0.05
+
+
+def test_vector_head_separate_targets():
+    """E+vector with H(0) given: E fits H(0), the vector head fits H(V) - H(0)."""
+    h0 = field_E(SPINS)
+    h = h0 + field_vec(SPINS)
+    res = fit("E+vector", h, fields_eq=h0)
+    m = res.metrics
+    assert m["val_r2"] >= 0.999
+    assert m["val_eq_r2"] >= 0.999 and m["val_neq_r2"] >= 0.999
+    assert m["val_neq_torque_err"] < 0.05
+
+
+def test_bias_as_global_input():
+    bias = np.linspace(-0.5, 0.5, len(SPINS))
+    np.random.default_rng(1).shuffle(bias)
+    h = bias[:, None, None] * field_vec(SPINS, c=1.0)
+    res = fit("E+vector", h, globals_=("bias",), bias=bias)
+    assert res.metrics["val_r2"] >= 0.99
+
+
+def test_metrics_closed_forms():
+    s = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    h = np.array([[1.0, 0.0, 5.0], [0.0, 2.0, 0.0]])
+    assert transverse_rmse(h, 0 * h, s) == pytest.approx(np.sqrt(5.0 / 6.0))
+    np.testing.assert_allclose(net_torque(s, h), [0.0, 1.0, 2.0])
+    assert transverse_r2(h, h, s) == 1.0
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path):
+    h = field_E(SPINS[:12])
+    spec = ModelSpec(head="EA", radius=2, hidden=(8,))
+    base = dict(
+        lr=1e-2,
+        batch_size=4,
+        block_size=2,
+        val_fraction=0.25,
+        schedule="plateau",
+        lr_patience=1,
+        patience=None,
+    )
+    full = train_model(SPINS[:12], h, LAT, spec, TrainConfig(epochs=6, **base))
+    ck = str(tmp_path / "train.ckpt")
+    train_model(SPINS[:12], h, LAT, spec, TrainConfig(epochs=3, checkpoint=ck, **base))
+    res = train_model(
+        SPINS[:12], h, LAT, spec, TrainConfig(epochs=6, checkpoint=ck, checkpoint_every=2, **base)
+    )
+    assert [e["epoch"] for e in res.history] == list(range(1, 7))
+    for k, v in full.model.state_dict().items():
+        torch.testing.assert_close(res.model.state_dict()[k], v, rtol=0, atol=0)
+    # a checkpoint of other data is refused
+    with pytest.raises(HpcspinError, match="other training data"):
+        train_model(SPINS[:12], 2 * h, LAT, spec, TrainConfig(epochs=8, checkpoint=ck, **base))
+
+
+def test_split_and_fingerprint():
+    tr, va = split_configs(20, 0.2, seed=3)
+    assert len(va) == 4 and len(tr) == 16 and not set(tr) & set(va)
+    assert data_fingerprint(SPINS) != data_fingerprint(SPINS[:, ::-1])
+    assert data_fingerprint(SPINS, None) == data_fingerprint(SPINS.copy(), None)
+
+
+def test_bad_inputs():
+    with pytest.raises(HpcspinError):
+        TrainConfig(schedule="step")
+    with pytest.raises(HpcspinError, match="bias"):
+        fit("E", field_E(SPINS), epochs=1, globals_=("bias",))
+    with pytest.raises(HpcspinError, match="n_cfg"):
+        train_model(SPINS, SPINS[:, :3], LAT, ModelSpec(head="E", radius=2), TrainConfig())
