@@ -1,0 +1,267 @@
+"""Checkpoints: everything a bit-identical restart needs, written atomically.
+
+A checkpoint holds the global spins (N, 3) in site order (so a restart may use
+another rank count), time, step, the RNG state, the deck text, the version and
+a JSON dict of further state. It is written to ``path + ".tmp"`` (collectively
+with parallel HDF5, else gathered to rank 0), flushed to disk with fsync, then
+renamed onto ``path`` by rank 0: a reader sees the old file or the new one,
+never half of one. The last attribute written is ``complete``; a position-mixed
+64-bit hash of the spins is checked on read.
+
+Keep one file per step (:func:`checkpoint_path`) and let
+:func:`find_latest_checkpoint` pick the newest valid one: a damaged newest file
+is skipped with a warning, and :func:`prune_checkpoints` deletes old ones only
+while newer valid ones remain.
+
+The RNG state stored is the one passed by rank 0; runs with per-rank streams
+should derive them from it (or put them in ``extra``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+
+from hpcspin import __version__
+from hpcspin.errors import DataFileError, HpcspinError
+from hpcspin.io import keys
+from hpcspin.io.h5 import is_parallel, open_checked, open_h5, write_owned_sites, write_provenance
+from hpcspin.log import get_logger
+
+log = get_logger(__name__)
+_NAME = re.compile(r"^checkpoint_(\d+)\.h5$")
+
+
+def checkpoint_path(directory, step: int) -> str:
+    """File name of the checkpoint of ``step`` inside ``directory``."""
+    return os.path.join(os.fspath(directory), f"checkpoint_{int(step):010d}.h5")
+
+
+def write_checkpoint(path, comm, decomposition, owned_spins, state: dict) -> str:
+    """Write a checkpoint atomically. Collective over comm.
+
+    Args:
+        path: final file name (e.g. from :func:`checkpoint_path`).
+        comm: communicator of the process grid (None: serial).
+        decomposition: this rank's block.
+        owned_spins: this rank's owned spins, (ox, oy, 3) or (n_owned, 3).
+        state: ``time``, ``step`` (required); ``rng_state`` (bytes, or a
+            JSON-serialisable object), ``deck_text``, ``config_json``, ``version``,
+            ``extra`` (JSON-serialisable dict), all optional; rank 0's is stored.
+
+    Returns:
+        ``path``.
+    """
+    missing = [k for k in ("time", "step") if k not in state]
+    if missing:  # checked before any collective: every rank passes a state
+        raise HpcspinError(f"checkpoint state lacks {missing}")
+    path = os.fspath(path)
+    tmp = path + ".tmp"
+    d = decomposition
+    rank = 0 if comm is None else comm.Get_rank()
+    parallel = is_parallel(comm)
+    spins = None if parallel else d.gather(comm, owned_spins, root=0)
+    digest = _spins_hash_block(d, owned_spins)
+    if comm is not None and comm.Get_size() > 1:
+        from mpi4py import MPI  # noqa: PLC0415
+
+        digest = comm.allreduce(digest, op=MPI.BXOR)
+    err = None
+    try:
+        f = open_h5(tmp, "w", comm)
+        if f is not None:
+            with f:
+                _fill(f, d, owned_spins if parallel else spins, state, parallel, comm, digest)
+    except (OSError, HpcspinError, KeyError, TypeError, ValueError) as e:
+        err = f"{type(e).__name__}: {e}"
+    if comm is not None and comm.Get_size() > 1:
+        comm.Barrier()  # every rank has closed the file
+    if rank == 0 and err is None:
+        try:
+            _commit(tmp, path)
+        except OSError as e:
+            err = f"{type(e).__name__}: {e}"
+    if comm is not None and comm.Get_size() > 1:
+        errs = [e for e in comm.allgather(err) if e]
+        err = errs[0] if errs else None
+    if err:
+        raise DataFileError(f"writing checkpoint {path} failed: {err}")
+    return path
+
+
+def _fill(f, d, spins, state, parallel, comm, digest) -> None:
+    n = d.length * d.width
+    write_provenance(
+        f,
+        state.get("deck_text", ""),
+        state.get("config_json", ""),
+        1 if comm is None else comm.Get_size(),
+        "checkpoint",
+    )
+    f.attrs[keys.VERSION] = state.get("version", __version__)
+    f.attrs[keys.N_SITES] = n
+    f.attrs[keys.LATTICE_SHAPE] = np.array([d.length, d.width])
+    f.attrs[keys.CK_TIME] = float(state["time"])
+    f.attrs[keys.CK_STEP] = int(state["step"])
+    f.attrs[keys.EXTRA] = json.dumps(state.get("extra", {}), sort_keys=True)
+    fmt, raw = _encode_rng(state.get("rng_state"))
+    f.attrs[keys.RNG_FORMAT] = fmt
+    rng = f.create_dataset(keys.RNG_STATE, (len(raw),), dtype="u1")
+    dset = f.create_dataset(keys.SPINS, (n, 3), dtype="f8")
+    if parallel:
+        write_owned_sites(dset, d, spins, (), True)
+    else:
+        dset[...] = spins
+    if len(raw) and (not parallel or comm.Get_rank() == 0):
+        rng[...] = np.frombuffer(raw, dtype="u1")
+    f.attrs[keys.CHECKSUM] = np.uint64(digest)
+    f.flush()
+    f.attrs[keys.COMPLETE] = True
+
+
+def _commit(tmp: str, path: str) -> None:
+    """Sync the finished temporary file, rename it onto ``path``, fsync the directory."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def read_checkpoint(path) -> tuple[np.ndarray, dict]:
+    """Read and validate a checkpoint (serial; any rank count may restart from it).
+
+    Returns:
+        ``(spins, state)``: global spins (N, 3) and a dict with ``time``, ``step``,
+        ``rng_state``, ``deck_text``, ``config_json``, ``version``, ``extra``,
+        ``n_ranks``, ``lattice_shape``.
+
+    Raises:
+        DataFileError: missing, foreign, incomplete or corrupt file.
+    """
+    path = os.fspath(path)
+    with open_checked(path, "checkpoint") as f:
+        a = f.attrs
+        if not a.get(keys.COMPLETE, False):
+            raise DataFileError(f"{path}: incomplete checkpoint (interrupted write)")
+        spins = f[keys.SPINS][...]
+        raw = f[keys.RNG_STATE][...].tobytes()
+        n = int(a[keys.N_SITES])
+        shape = tuple(int(v) for v in a[keys.LATTICE_SHAPE])
+        if spins.shape != (n, 3) or shape[0] * shape[1] != n:
+            raise DataFileError(f"{path}: spins of shape {spins.shape}, expected ({n}, 3)")
+        if _spins_hash(spins) != int(a[keys.CHECKSUM]):
+            raise DataFileError(f"{path}: spins fail their checksum (corrupt file)")
+        state = {
+            "time": float(a[keys.CK_TIME]),
+            "step": int(a[keys.CK_STEP]),
+            "rng_state": _decode_rng(str(_s(a[keys.RNG_FORMAT])), raw),
+            "deck_text": _s(a[keys.DECK_TEXT]),
+            "config_json": _s(a[keys.CONFIG]),
+            "version": _s(a[keys.VERSION]),
+            "extra": json.loads(_s(a[keys.EXTRA])),
+            "n_ranks": int(a[keys.N_RANKS]),
+            "lattice_shape": shape,
+        }
+    return spins, state
+
+
+def find_latest_checkpoint(directory) -> str | None:
+    """Newest valid checkpoint in ``directory`` (None if there is none). Serial.
+
+    Files are ordered by the step in their name; a damaged or incomplete newest
+    file is skipped with a warning; ``.tmp`` files are never considered. Call it on
+    one rank and broadcast the answer.
+    """
+    for path in _candidates(directory):
+        try:
+            read_checkpoint(path)
+        except DataFileError as err:
+            log.warning("skipping checkpoint %s: %s", path, err)
+            continue
+        return path
+    return None
+
+
+def prune_checkpoints(directory, keep: int = 2) -> list[str]:
+    """Delete all but the ``keep`` newest valid checkpoints (and damaged older ones). Serial.
+
+    Returns:
+        the deleted paths.
+    """
+    valid, removed = 0, []
+    for path in _candidates(directory):
+        if valid >= keep:
+            os.remove(path)
+            removed.append(path)
+            continue
+        try:
+            read_checkpoint(path)
+            valid += 1
+        except DataFileError:
+            pass  # kept: an older valid file may still be needed after it
+    return removed
+
+
+def _candidates(directory) -> list[str]:
+    """Checkpoint files of a directory, newest step first."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    found = [(int(m.group(1)), n) for n in names if (m := _NAME.match(n))]
+    return [os.path.join(directory, n) for _, n in sorted(found, reverse=True)]
+
+
+# -- encoding helpers ---------------------------------------------------------------
+def _encode_rng(rng_state) -> tuple[str, bytes]:
+    if rng_state is None:
+        return "none", b""
+    if isinstance(rng_state, bytes | bytearray):
+        return "bytes", bytes(rng_state)
+    return "json", json.dumps(rng_state, sort_keys=True).encode()
+
+
+def _decode_rng(fmt: str, raw: bytes):
+    if fmt == "none":
+        return None
+    if fmt == "bytes":
+        return raw
+    if fmt == "json":
+        return json.loads(raw.decode())
+    raise DataFileError(f"unknown RNG state format {fmt!r}")
+
+
+def _s(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+_MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9)
+
+
+def _mix(values: np.ndarray, flat_index: np.ndarray) -> int:
+    """XOR of position-mixed bit patterns: independent of how sites are split."""
+    u = np.ascontiguousarray(values, dtype="<f8").view("<u8").ravel()
+    with np.errstate(over="ignore"):
+        h = (u ^ (flat_index.astype(np.uint64) * _MIX1)) * _MIX2
+        h ^= h >> np.uint64(31)
+    return int(np.bitwise_xor.reduce(h)) if h.size else 0
+
+
+def _spins_hash(spins: np.ndarray) -> int:
+    return _mix(spins, np.arange(spins.size))
+
+
+def _spins_hash_block(d, owned_spins) -> int:
+    sites = d.owned_sites
+    idx = (3 * sites[:, None] + np.arange(3)[None, :]).ravel()
+    return _mix(np.asarray(owned_spins).reshape(-1, 3), idx)

@@ -1,0 +1,27 @@
+"""The ``negf.h5`` file of the negf task (serial write by one rank)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpcspin.io import keys
+from hpcspin.io.h5 import open_h5, write_provenance
+
+CHARGE = "charge_density"  # (N,) float64: electrons per site (both spins)
+FIELD = "field"  # (N, 3) float64: electron field J s_i on each spin, units of t
+DENSITY = "spin_density"  # (N, 3) float64: local electron spin density s_i
+CURRENT = "current"  # scalar float64: Landauer particle current, left -> right positive
+
+
+def write_negf_file(path, spins, result, energies, deck_text, config_json, n_ranks) -> None:
+    """Write spins, densities, field, current and optionally T(E) with provenance."""
+    with open_h5(path, "w") as f:
+        write_provenance(f, deck_text, config_json, n_ranks, "negf")
+        f.create_dataset(keys.SPINS, data=np.asarray(spins))
+        f.create_dataset(DENSITY, data=np.asarray(result.spin_density))
+        f.create_dataset(FIELD, data=np.asarray(result.field))
+        f.create_dataset(CHARGE, data=np.asarray(result.charge_density))
+        f.create_dataset(CURRENT, data=float(result.current))
+        if energies is not None and result.transmission is not None:
+            f.create_dataset(keys.ENERGIES, data=np.asarray(energies))
+            f.create_dataset(keys.TRANSMISSION, data=np.asarray(result.transmission))

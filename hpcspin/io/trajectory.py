@@ -1,0 +1,259 @@
+"""Trajectory files: spins and observables per frame, written collectively.
+
+Layout (names in :mod:`hpcspin.io.keys`): ``spins`` (n_frames, N, 3), ``step``,
+``time`` and one dataset per observable, (n_frames,) or (n_frames, k), all
+resizable along the frame axis. The root attribute ``n_frames_done`` is updated
+after each frame is complete; readers use only frames below it.
+
+Reading a file while the run writes it: parallel HDF5 (mpio) has no SWMR, so the
+writer flushes after every ``flush_every`` frames and readers open the file
+without HDF5 file locking, e.g. ``read_trajectory(path, live=True)`` or
+``HDF5_USE_FILE_LOCKING=FALSE h5py.File(path, "r")``, and read frames below
+``n_frames_done``. A reader that catches a flush half-way may get an OSError:
+retry a moment later. The frame data below ``n_frames_done`` never changes.
+
+A trajectory written at P ranks holds the global site order, so it reads back
+identically at any rank count.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from hpcspin.errors import DataFileError, HpcspinError
+from hpcspin.io import keys
+from hpcspin.io.h5 import check_kind, is_parallel, open_checked, open_h5, write_owned_sites
+from hpcspin.io.h5 import write_provenance as _stamp
+from hpcspin.log import get_logger
+
+log = get_logger(__name__)
+_CHUNK_SITES = 1 << 16  # sites per chunk of the spins dataset (1.5 MB of float64 x 3)
+
+
+class TrajectoryWriter:
+    """Writes frames of a (decomposed) spin trajectory. Collective over comm.
+
+    Args:
+        path: output file.
+        comm: communicator of the process grid (None: serial).
+        decomposition: this rank's block; its owned block is what each frame writes.
+        n_sites: N, checked against the decomposition.
+        deck_text, config_json: provenance (identical on every rank).
+        append: reopen an existing trajectory (restart) instead of overwriting it.
+        restart_step: with ``append``, drop frames whose step is beyond this one
+            (the checkpoint's step), so the resumed run writes no duplicates.
+        flush_every: flush the file every this many frames (live readers).
+    """
+
+    def __init__(
+        self,
+        path,
+        comm,
+        decomposition,
+        n_sites: int | None = None,
+        deck_text: str = "",
+        config_json: str = "",
+        append: bool = False,
+        restart_step: int | None = None,
+        flush_every: int = 1,
+    ):
+        d = decomposition
+        self.path, self.comm, self.decomp = os.fspath(path), comm, d
+        self.n_sites = d.length * d.width
+        if n_sites is not None and int(n_sites) != self.n_sites:
+            raise HpcspinError(f"n_sites {n_sites} != decomposition's {self.n_sites}")
+        self.parallel = is_parallel(comm)
+        self.rank = 0 if comm is None else comm.Get_rank()
+        self.size = 1 if comm is None else comm.Get_size()
+        self.flush_every = max(1, int(flush_every))
+        self._obs_keys: tuple | None = None
+        resume = append and _exists(path, comm)
+        self.f = _agreed(
+            comm, self.parallel, lambda: self._open(resume, restart_step, deck_text, config_json)
+        )
+        self.n_frames = _bcast(comm, self.f and self.f.attrs[keys.N_FRAMES_DONE])
+
+    # -- opening --------------------------------------------------------------------
+    def _open(self, resume, restart_step, deck_text, config_json):
+        f = open_h5(self.path, "r+" if resume else "w", self.comm)
+        if f is None:
+            return None
+        try:
+            if resume:
+                self._reopen(f, restart_step)
+            else:
+                self._create(f, deck_text, config_json)
+        except BaseException:
+            f.close()
+            raise
+        return f
+
+    def _create(self, f, deck_text, config_json):
+        _stamp(f, deck_text, config_json, self.size, "trajectory")
+        f.attrs[keys.N_SITES] = self.n_sites
+        f.attrs[keys.LATTICE_SHAPE] = np.array([self.decomp.length, self.decomp.width])
+        f.attrs[keys.N_FRAMES_DONE] = 0
+        n = self.n_sites
+        f.create_dataset(
+            keys.SPINS,
+            (0, n, 3),
+            maxshape=(None, n, 3),
+            dtype="f8",
+            chunks=(1, min(n, _CHUNK_SITES), 3),
+        )
+        f.create_dataset(keys.STEP, (0,), maxshape=(None,), dtype="i8", chunks=(1024,))
+        f.create_dataset(keys.TIME, (0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+
+    def _reopen(self, f, restart_step):
+        check_kind(f, "trajectory")
+        if int(f.attrs[keys.N_SITES]) != self.n_sites:
+            raise DataFileError(
+                f"{self.path} has {int(f.attrs[keys.N_SITES])} sites, this run {self.n_sites}"
+            )
+        done = int(f.attrs[keys.N_FRAMES_DONE])  # frames past it are half-written
+        steps = f[keys.STEP][:done]
+        keep = done if restart_step is None else int(np.searchsorted(steps, restart_step, "right"))
+        for name in _frame_datasets(f):
+            f[name].resize(keep, axis=0)
+        f.attrs[keys.N_FRAMES_DONE] = keep
+        f.attrs[keys.N_RANKS] = self.size
+        if keep < len(f[keys.STEP]) or keep < done:
+            log.info(
+                "trajectory %s: kept %d of %d frames (restart at step %s)",
+                self.path,
+                keep,
+                done,
+                restart_step,
+            )
+
+    # -- writing ----------------------------------------------------------------------
+    def write_frame(self, step: int, time: float, owned_spins, observables: dict | None = None):
+        """Append one frame. Collective over comm.
+
+        Args:
+            step: integrator step.
+            time: simulated time.
+            owned_spins: this rank's owned spins, (ox, oy, 3) or (n_owned, 3).
+            observables: global per-frame values (the same on every rank), each a
+                scalar or a 1D array, e.g. ``{"magnetisation": m, "energy": e}``.
+        """
+        obs = {k: np.asarray(v, dtype=float) for k, v in (observables or {}).items()}
+        self._check_obs_keys(obs)
+        i = self.n_frames
+        if self.parallel:
+            for name in (keys.SPINS, keys.STEP, keys.TIME, *obs):
+                self._dataset(name, obs).resize(i + 1, axis=0)
+            write_owned_sites(self.f[keys.SPINS], self.decomp, owned_spins, (i,), True)
+        else:
+            spins = self.decomp.gather(self.comm, owned_spins, root=0)
+            if self.f is not None:
+                for name in (keys.SPINS, keys.STEP, keys.TIME, *obs):
+                    self._dataset(name, obs).resize(i + 1, axis=0)
+                self.f[keys.SPINS][i] = spins.reshape(self.n_sites, 3)
+        if self.f is not None and self.rank == 0:  # independent writes of global scalars
+            self.f[keys.STEP][i] = int(step)
+            self.f[keys.TIME][i] = float(time)
+            for k, v in obs.items():
+                self.f[k][i] = v
+        if self.f is not None:
+            self.f.attrs[keys.N_FRAMES_DONE] = i + 1
+            if (i + 1) % self.flush_every == 0:
+                self.f.flush()
+        self.n_frames = i + 1
+
+    def _dataset(self, name, obs):
+        if name not in self.f:  # a new observable: earlier frames read as NaN
+            shape = np.shape(obs[name])
+            self.f.create_dataset(
+                name,
+                (self.n_frames,) + shape,
+                maxshape=(None,) + shape,
+                dtype="f8",
+                chunks=(256,) + shape,
+                fillvalue=np.nan,
+            )
+        return self.f[name]
+
+    def _check_obs_keys(self, obs):
+        names = tuple(sorted((k, np.shape(v)) for k, v in obs.items()))
+        if names == self._obs_keys:
+            return
+        bad = [k for k, _ in names if k in (keys.SPINS, keys.STEP, keys.TIME)]
+        if self.comm is not None and self.size > 1:
+            agree = len(set(self.comm.allgather(names))) == 1
+        else:
+            agree = True
+        if bad or not agree:
+            raise HpcspinError(
+                f"observables {[k for k, _ in names]}: reserved names {bad} or "
+                "keys/shapes differ between ranks"
+            )
+        self._obs_keys = names
+
+    def close(self) -> None:
+        """Flush and close the file. Collective over comm."""
+        if self.f is not None:
+            self.f.flush()
+            self.f.close()
+            self.f = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_trajectory(path, live: bool = False) -> dict:
+    """Read a whole trajectory (serial).
+
+    Args:
+        path: trajectory file.
+        live: open without file locking, for a file a running job still writes.
+
+    Returns:
+        dict of numpy arrays: ``spins`` (n_frames, N, 3), ``step``, ``time`` and every
+        observable, cut to the completed frames.
+
+    Raises:
+        DataFileError: missing, foreign or corrupt file.
+    """
+    with open_checked(path, "trajectory", locking=False if live else None) as f:
+        n = int(f.attrs[keys.N_FRAMES_DONE])
+        return {name: f[name][:n] for name in _frame_datasets(f)}
+
+
+def _frame_datasets(f) -> list[str]:
+    return [name for name in f if hasattr(f[name], "shape") and f[name].maxshape[0] is None]
+
+
+def _exists(path, comm) -> bool:
+    here = os.path.exists(path) if comm is None or comm.Get_rank() == 0 else None
+    return bool(_bcast(comm, here))
+
+
+def _bcast(comm, value):
+    if comm is None or comm.Get_size() == 1:
+        return value
+    return comm.bcast(value, root=0)
+
+
+def _agreed(comm, parallel, fn):
+    """Run ``fn`` (rank 0 alone holds the file unless parallel); raise its error everywhere."""
+    result, err = None, None
+    try:
+        result = fn()
+    except (HpcspinError, OSError) as e:
+        err = e
+    if comm is not None and comm.Get_size() > 1:
+        msgs = comm.allgather(None if err is None else f"{type(err).__name__}: {err}")
+        first = next((m for m in msgs if m is not None), None)
+        if first is not None:
+            if result is not None:
+                result.close()
+            raise err if err is not None else DataFileError(f"on another rank: {first}")
+    elif err is not None:
+        raise err
+    return result
