@@ -135,10 +135,13 @@ def domain_wall(
         (N, 3) unit spins.
     """
     if phi is None:
-        angles = {"bloch": np.pi / 2, "neel": 0.0}
-        if kind not in angles:
+        # exact in-plane directions, so the out-of-plane component is exactly zero
+        dirs = {"bloch": (0.0, 1.0), "neel": (1.0, 0.0)}
+        if kind not in dirs:
             raise HpcspinError(f"domain wall kind must be 'bloch' or 'neel', got {kind!r}")
-        phi = angles[kind]
+        cphi, sphi = dirs[kind]
+    else:
+        cphi, sphi = np.cos(phi), np.sin(phi)
     x = n.coords[:, 0] if isinstance(n, Lattice) else np.arange(int(n))
     th = wall_angles(x, x0, width)
-    return np.stack([np.sin(th) * np.cos(phi), np.sin(th) * np.sin(phi), np.cos(th)], axis=-1)
+    return np.stack([np.sin(th) * cphi, np.sin(th) * sphi, np.cos(th)], axis=-1)
