@@ -89,6 +89,20 @@ class TrainResult:
     metrics: dict
     history: list = field(default_factory=list)
     fingerprint: str = ""
+    lattice: object = None
+
+    def save(self, path, extra: dict | None = None) -> None:
+        """Write the model file (weights, metadata, metrics, data fingerprint)."""
+        from hpcspin.ml.modelfile import save_model
+
+        save_model(
+            path,
+            self.model,
+            self.lattice,
+            metrics=self.metrics,
+            fingerprint=self.fingerprint,
+            extra=extra,
+        )
 
 
 def data_fingerprint(*arrays) -> str:
@@ -427,4 +441,4 @@ def train_model(
     metrics.update(evaluate(model, data, train_idx, cfg, comm, "train_"))
     metrics.update(evaluate(model, data, val_idx, cfg, comm, "val_"))
     model.eval()
-    return TrainResult(model, metrics, st.history, fp)
+    return TrainResult(model, metrics, st.history, fp, lattice)

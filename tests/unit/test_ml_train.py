@@ -13,6 +13,7 @@ from hpcspin.errors import HpcspinError
 from hpcspin.lattice import make_lattice
 from hpcspin.ml.metrics import net_torque, transverse_r2, transverse_rmse
 from hpcspin.ml.model import ModelSpec
+from hpcspin.ml.modelfile import load_model
 from hpcspin.ml.train import TrainConfig, data_fingerprint, split_configs, train_model
 
 
@@ -107,12 +108,16 @@ def test_vector_head_separate_targets():
     assert m["val_neq_torque_err"] < 0.05
 
 
-def test_bias_as_global_input():
+def test_bias_as_global_input(tmp_path):
     bias = np.linspace(-0.5, 0.5, len(SPINS))
     np.random.default_rng(1).shuffle(bias)
     h = bias[:, None, None] * field_vec(SPINS, c=1.0)
     res = fit("E+vector", h, globals_=("bias",), bias=bias)
     assert res.metrics["val_r2"] >= 0.99
+    res.save(tmp_path / "m.pt")
+    m = load_model(tmp_path / "m.pt", lattice=LAT, expect_head="E+vector")
+    assert m.meta["fingerprint"] == data_fingerprint(SPINS, h, bias, None, None)
+    assert m.meta["metrics"]["val_r2"] == res.metrics["val_r2"]
 
 
 def test_metrics_closed_forms():
