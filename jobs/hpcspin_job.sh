@@ -1,0 +1,185 @@
+# shellcheck shell=bash
+# Shared body of the hpcspin SLURM templates (jobs/*.sbatch source this file).
+#
+#   hpcspin_job TASK DECK [hpcspin options...]
+#
+# 1. `python -m hpcspin DECK --check --ranks $SLURM_NTASKS`: a bad deck ends the job at
+#    once (exit 2, state FAILED), with the deck's problems in the job log.
+# 2. `srun --mpi=pmix` one rank per task, in the background, so that the batch shell can
+#    forward SLURM's warning (--signal=B:USR1@T reaches only this shell) to the ranks.
+# 3. The run's exit status decides what happens next:
+#      0   finished                          -> job COMPLETED, nothing resubmitted
+#      75  warned (SIGUSR1), checkpointed    -> next segment submitted with
+#                                               --dependency=afterany:$SLURM_JOB_ID
+#      75  after SIGTERM without a warning   -> not resubmitted (scancel, or no --signal)
+#      1/2 crash / user error                -> job FAILED with that status
+#
+# Environment (all optional):
+#   HPCSPIN_PYTHON        interpreter (default: <project>/.venv/bin/python)
+#   HPCSPIN_MAX_SEGMENTS  most segments of one chain (default 10)
+#   HPCSPIN_SEGMENT       this segment's number (set by the resubmission; default 1)
+#   HPCSPIN_SRUN_FLAGS    extra srun flags (e.g. "--gpu-bind=closest")
+
+_hj_say() { echo "hpcspin-job: $*"; }
+
+# One field of `scontrol show job -o` for this job (empty if unknown).
+_hj_job_field() {
+	scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null | tr ' ' '\n' |
+		sed -n "s/^$1=//p" | head -n1
+}
+
+_hj_on_signal() {
+	local sig=$1
+	_hj_trapped=1
+	if [[ $sig == USR1 ]]; then
+		_hj_warned=1
+		_hj_say "$(date '+%F %T') warned by SLURM (SIGUSR1): the ranks checkpoint and stop"
+	else
+		_hj_say "$(date '+%F %T') got SIG$sig: the ranks checkpoint and stop"
+	fi
+	if [[ -n ${_hj_srun_pid:-} ]]; then
+		kill "-$sig" "$_hj_srun_pid" 2>/dev/null || true
+	fi
+}
+
+# Submit the next segment of the chain; carries the allocation's shape, the deck and
+# the hpcspin options. Prints the new job id.
+_hj_resubmit() {
+	local script=$1 next=$2
+	shift 2
+	local opts=(--parsable "--dependency=afterany:$SLURM_JOB_ID" "--chdir=$PWD"
+		"--job-name=$SLURM_JOB_NAME" "--ntasks=$SLURM_NTASKS"
+		"--cpus-per-task=${SLURM_CPUS_PER_TASK:-1}" "--nodes=$SLURM_JOB_NUM_NODES")
+	local v
+	v=$(_hj_job_field TimeLimit) && [[ -n $v ]] && opts+=("--time=$v")
+	[[ -n ${SLURM_JOB_PARTITION:-} ]] && opts+=("--partition=$SLURM_JOB_PARTITION")
+	[[ -n ${SLURM_JOB_ACCOUNT:-} ]] && opts+=("--account=$SLURM_JOB_ACCOUNT")
+	[[ -n ${SLURM_JOB_QOS:-} ]] && opts+=("--qos=$SLURM_JOB_QOS")
+	[[ -n ${SLURM_GPUS_PER_TASK:-} ]] && opts+=("--gpus-per-task=$SLURM_GPUS_PER_TASK")
+	# One log for the whole chain: later segments append to the first one's file.
+	local out err
+	out=$(_hj_job_field StdOut)
+	err=$(_hj_job_field StdErr)
+	if [[ -n $out ]]; then
+		opts+=("--output=$out" --open-mode=append)
+		[[ -n $err && $err != "$out" ]] && opts+=("--error=$err")
+	fi
+	(
+		# The new job gets its own SLURM_* variables; do not leak this job's.
+		for v in $(compgen -e SLURM_); do
+			[[ $v == SLURM_CONF ]] || unset "$v"
+		done
+		export HPCSPIN_SEGMENT=$next HPCSPIN_MAX_SEGMENTS=$_hj_max
+		sbatch "${opts[@]}" "$script" "$@"
+	)
+}
+
+hpcspin_job() {
+	local task=$1
+	shift
+	if [[ $# -lt 1 || ! -f $1 ]]; then
+		_hj_say "usage: sbatch $(basename "${HPCSPIN_JOB_SCRIPT:-jobs/$task.sbatch}") DECK.toml [--set section.key=value ...]"
+		_hj_say "error: deck '${1:-}' not found (working directory $PWD)"
+		exit 2
+	fi
+	local deck
+	deck=$(realpath "$1")
+	shift
+	local args=("$@")
+	# Set by the template: the submitted script's absolute path (not the spool copy).
+	local script=${HPCSPIN_JOB_SCRIPT:-} root
+	root=$(dirname "$(dirname "${script:-$PWD/jobs/x}")")
+	local py=${HPCSPIN_PYTHON:-$root/.venv/bin/python}
+	local seg=${HPCSPIN_SEGMENT:-1}
+	_hj_max=${HPCSPIN_MAX_SEGMENTS:-10}
+	local ntasks=${SLURM_NTASKS:-1} cpt=${SLURM_CPUS_PER_TASK:-1}
+	_hj_warned=0
+	_hj_srun_pid=""
+	trap '_hj_on_signal USR1' USR1
+	trap '_hj_on_signal TERM' TERM
+
+	export OMP_NUM_THREADS=$cpt
+	# A checkout's jobs/ runs that checkout's package, installed or not.
+	if [[ -f $root/hpcspin/__init__.py ]]; then
+		export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
+	fi
+	export PYTHONUNBUFFERED=1
+	# Debian's petsc4py finds PETSc through PETSC_DIR at interpreter start-up.
+	if [[ -z ${PETSC_DIR:-} && -d /usr/lib/petscdir/petsc3.18/x86_64-linux-gnu-complex ]]; then
+		export PETSC_DIR=/usr/lib/petscdir/petsc3.18/x86_64-linux-gnu-complex
+	fi
+
+	_hj_say "$(date '+%F %T') job ${SLURM_JOB_ID:-none} segment $seg/$_hj_max: $task $deck ${args[*]}"
+	_hj_say "ranks $ntasks x $cpt cpu(s), nodes ${SLURM_JOB_NODELIST:-?}, python $py"
+	if [[ ! -x $py ]]; then
+		_hj_say "error: no interpreter at $py (set HPCSPIN_PYTHON=/path/to/python)"
+		exit 2
+	fi
+
+	# 1. Validate on this one process before asking for the ranks.
+	local out rc=0
+	out=$("$py" -m hpcspin "$deck" --check --ranks "$ntasks" "${args[@]}") || rc=$?
+	[[ -n $out ]] && echo "$out"
+	if [[ $rc != 0 ]]; then
+		_hj_say "the deck failed --check (exit $rc): not started, not resubmitted"
+		exit "$rc"
+	fi
+	local found
+	found=$(sed -n 's/.* task=\([^ ]*\).*/\1/p' <<<"$out")
+	if [[ -n $found && $found != "$task" ]]; then
+		_hj_say "error: this template runs '$task' decks; $deck has task = '$found'" \
+			"(use jobs/$found.sbatch)"
+		exit 2
+	fi
+
+	# 2. The run. A warning that came during the check leaves no time for it.
+	rc=75
+	if [[ $_hj_warned == 0 ]]; then
+		# shellcheck disable=SC2086  # HPCSPIN_SRUN_FLAGS is a list of words
+		srun --mpi=pmix --kill-on-bad-exit=1 --ntasks="$ntasks" --cpus-per-task="$cpt" \
+			${HPCSPIN_SRUN_FLAGS:-} "$py" -m hpcspin "$deck" "${args[@]}" &
+		_hj_srun_pid=$!
+		while :; do
+			_hj_trapped=0
+			wait "$_hj_srun_pid"
+			rc=$?
+			[[ $_hj_trapped == 1 ]] || break # else a trap interrupted wait: wait again
+		done
+	fi
+
+	# 3. What the exit status means.
+	case $rc in
+	0)
+		_hj_say "$(date '+%F %T') finished (segment $seg)"
+		exit 0
+		;;
+	75)
+		if [[ $_hj_warned != 1 ]]; then
+			_hj_say "stopped by SIGTERM after a checkpoint (scancel, or the time limit without" \
+				"a warning): not resubmitted; to continue: sbatch $script $deck ${args[*]}"
+			exit 75
+		fi
+		if ((seg >= _hj_max)); then
+			_hj_say "checkpointed, but this was segment $seg of at most $_hj_max" \
+				"(HPCSPIN_MAX_SEGMENTS): not resubmitted; to continue: sbatch $script $deck ${args[*]}"
+			exit 75
+		fi
+		if [[ -z $script || ! -f $script ]]; then
+			_hj_say "error: cannot find this job script to resubmit it"
+			exit 75
+		fi
+		local next
+		if next=$(_hj_resubmit "$script" $((seg + 1)) "$deck" "${args[@]}"); then
+			_hj_say "$(date '+%F %T') checkpointed; segment $((seg + 1)) submitted as job" \
+				"$next (starts after job $SLURM_JOB_ID ends)"
+			exit 0
+		fi
+		_hj_say "error: resubmission failed; to continue: sbatch $script $deck ${args[*]}"
+		exit 75
+		;;
+	*)
+		_hj_say "$(date '+%F %T') the run failed (exit $rc): not resubmitted"
+		exit "$rc"
+		;;
+	esac
+}
