@@ -11,7 +11,7 @@ from hpcspin.dynamics.integrators import (
     integrate,
     make_integrator,
 )
-from hpcspin.dynamics.llg import llg_rhs, max_torque, normalize, rotation_field
+from hpcspin.dynamics.llg import llg_rhs, max_torque, normalize, rotation_field, transverse
 from hpcspin.dynamics.noise import ThermalNoise, langevin_sigma, thermal_field
 from hpcspin.dynamics.observables import (
     domain_wall,
@@ -38,6 +38,7 @@ __all__ = [
     "rotation_field",
     "sz_profile",
     "thermal_field",
+    "transverse",
     "wall_centre",
     "wall_centres",
     "wall_velocity",

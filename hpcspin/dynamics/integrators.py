@@ -22,6 +22,12 @@ rk4        4      4             classical RK4 on unit-projected stages + renorma
 
 rk4 is the recommended default for NEGF/ML-driven walls (SPEC 5): fourth order for 2x
 the field evaluations of the second-order schemes.
+
+The rotation schemes (sib, depondt) rotate with the part of H transverse to S only.
+The exact flow does not see H_par = (H.S) S, but a rotation about an axis that contains
+it does: in an exchange-coupled magnet |H_par| ~ z J_H is the largest part of H, and with
+the full H the classical Walker velocity is off by 5.7 % (sib) at dt = 0.2; projected,
+by 1.3e-6 (docs/dynamics.md). heun and rk4 use dS/dt = f(S, H), which is blind to H_par.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hpcspin.dynamics.llg import cross, dot, llg_rhs, normalize, rotation_field
+from hpcspin.dynamics.llg import cross, dot, llg_rhs, normalize, rotation_field, transverse
 from hpcspin.errors import HpcspinError
 
 FieldFn = Callable[[np.ndarray], np.ndarray]
@@ -123,6 +129,7 @@ class SemiImplicitMidpoint(Integrator):
 
     Predictor: Cayley step with A(S^n); corrector: Cayley step with A at the
     (normalised) predicted midpoint. Second order, |S| exact, 2 field evaluations.
+    A is built from the transverse field H - (H.S) S (see the module docstring).
     """
 
     name = "sib"
@@ -131,10 +138,10 @@ class SemiImplicitMidpoint(Integrator):
 
     def step(self, spins, t, dt, field_fn, noise=None):  # noqa: D102
         s0 = spins
-        a0 = rotation_field(s0, self._field(field_fn, s0, noise), self.alpha)
+        a0 = rotation_field(s0, transverse(s0, self._field(field_fn, s0, noise)), self.alpha)
         pred = cayley_step(s0, a0, dt)
         mid = normalize(0.5 * (s0 + pred))
-        a1 = rotation_field(mid, self._field(field_fn, mid, noise), self.alpha)
+        a1 = rotation_field(mid, transverse(mid, self._field(field_fn, mid, noise)), self.alpha)
         return normalize(cayley_step(s0, a1, dt))
 
 
@@ -143,6 +150,7 @@ class DepondtMertens(Integrator):
 
     Heun's method on the rotation vector: rotate with omega(S^n) to a predictor, then
     rotate S^n with the average of omega(S^n) and omega(predictor). Second order.
+    omega is built from the transverse field H - (H.S) S (see the module docstring).
     """
 
     name = "depondt"
@@ -151,9 +159,11 @@ class DepondtMertens(Integrator):
 
     def step(self, spins, t, dt, field_fn, noise=None):  # noqa: D102
         s0 = spins
-        om0 = -rotation_field(s0, self._field(field_fn, s0, noise), self.alpha)
+        om0 = -rotation_field(s0, transverse(s0, self._field(field_fn, s0, noise)), self.alpha)
         pred = rotate(s0, om0, dt)
-        om1 = -rotation_field(pred, self._field(field_fn, pred, noise), self.alpha)
+        om1 = -rotation_field(
+            pred, transverse(pred, self._field(field_fn, pred, noise)), self.alpha
+        )
         return normalize(rotate(s0, 0.5 * (om0 + om1), dt))
 
 

@@ -38,6 +38,11 @@ def normalize(spins: np.ndarray) -> np.ndarray:
     return np.divide(spins, n, out=np.zeros_like(spins), where=n > 0)
 
 
+def transverse(spins: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """Field transverse to each unit spin, H - (H.S) S: the part that exerts a torque."""
+    return field - dot(field, spins) * spins
+
+
 def llg_rhs(spins: np.ndarray, field: np.ndarray, alpha: float) -> np.ndarray:
     """dS/dt of the LLG equation.
 
