@@ -1,0 +1,350 @@
+"""NEGF training datasets (file kind "dataset"): layout, parallel writer, reader.
+
+One file per dataset, preallocated at its full size ``n_cfg`` when created, so that a
+configuration's rows can be written by any rank in any order. Row k holds configuration
+k. A configuration counts as present only when ``done[k] == 1``; the flag is written
+after its data has been flushed, so a run killed at any moment leaves either a complete
+row or one that is not flagged (and is recomputed on resume). Creation is atomic: the
+file is built as ``<path>.tmp`` and renamed once its layout and attributes are in place.
+
+Datasets (``n_cfg`` configurations of ``N`` sites; units t = 1, hbar = 1, |S| = 1):
+
+    spins         (n_cfg, N, 3) float64  unit spins S_i (site order i = x*W + y)
+    field         (n_cfg, N, 3) float64  electron field H_i^el = J s_i at the bias V
+    field_eq      (n_cfg, N, 3) float64  the same at V = 0 (only if with_equilibrium)
+    spin_density  (n_cfg, N, 3) float64  electron spin density s_i at the bias V
+    bias          (n_cfg,) float64       V = mu_L - mu_R
+    mu            (n_cfg,) float64       mean chemical potential (mu_L + mu_R) / 2
+    current       (n_cfg,) float64       particle current I at V (left to right > 0)
+    kind          (n_cfg,) int8          sampler label 0..3 (attribute kind_names)
+    noise         (n_cfg,) float64       thermal tilt of noisy walls (radians rms)
+    wall_center   (n_cfg,) float64       wall centre X0 (NaN: not a wall)
+    wall_width    (n_cfg,) float64       wall width lambda (NaN: not a wall)
+    session       (n_cfg,) int16         run session that computed row k (-1: none)
+    done          (n_cfg,) uint8         1: row k complete
+
+Unwritten float entries are NaN. Root attributes: the provenance of
+:func:`hpcspin.io.h5.write_provenance` plus those named below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+from hpcspin.errors import DataFileError
+from hpcspin.io import keys
+from hpcspin.io.h5 import check_kind, is_parallel, open_h5, write_provenance
+
+FILE_KIND = "dataset"
+DATASET_FILE = "dataset.h5"  # file name inside [output] dir
+
+# -- per-configuration datasets (names from keys.py where they exist) -------------
+SPINS = keys.SPINS
+FIELD = keys.FIELD
+FIELD_EQ = "field_eq"  # (n_cfg, N, 3) float64: field at V = 0
+DENSITY = keys.DENSITY
+BIAS = keys.BIAS
+MU = keys.MU  # (n_cfg,) float64 here: mean chemical potential
+CURRENT = keys.CURRENT  # (n_cfg,) float64: particle current at V
+SAMPLE_KIND = "kind"  # (n_cfg,) int8: sampler label
+NOISE = "noise"  # (n_cfg,) float64: thermal tilt (radians rms)
+WALL_CENTER = "wall_center"  # (n_cfg,) float64
+WALL_WIDTH = "wall_width"  # (n_cfg,) float64
+SESSION = "session"  # (n_cfg,) int16: which run session computed the row
+DONE = "done"  # (n_cfg,) uint8: completion flag, written last
+
+# -- root attributes ----------------------------------------------------------------
+FINGERPRINT = "fingerprint"  # str: sha256 of FINGERPRINT_JSON
+FINGERPRINT_JSON = "fingerprint_json"  # str: canonical JSON of what defines the data
+N_CONFIGS = "n_configs"  # int
+SESSIONS = "sessions"  # int: run sessions that wrote the file so far
+KIND_NAMES = "kind_names"  # str: JSON list, label -> sampler name
+LATTICE_JSON = "lattice_json"  # str: [lattice] section
+ELECTRONS_JSON = "electrons_json"  # str: [electrons] section
+SAMPLER_JSON = "sampler_json"  # str: sampler settings
+NEGF_JSON = "negf_json"  # str: solver and accuracy
+
+_VECTORS = (SPINS, FIELD, FIELD_EQ, DENSITY)
+_FLOAT_SCALARS = (BIAS, MU, CURRENT, NOISE, WALL_CENTER, WALL_WIDTH)
+_INT_SCALARS = {SAMPLE_KIND: (np.int8, -1), SESSION: (np.int16, -1), DONE: (np.uint8, 0)}
+#: Row data a writer passes for each configuration (everything but done/session).
+ROW_FIELDS = (SPINS, FIELD, FIELD_EQ, DENSITY, *_FLOAT_SCALARS, SAMPLE_KIND)
+
+
+def layout(n_configs: int, n_sites: int, with_equilibrium: bool) -> dict:
+    """Every dataset of a file: ``{name: (shape, dtype, fill value)}``."""
+    out = {}
+    for name in _VECTORS:
+        if name != FIELD_EQ or with_equilibrium:
+            out[name] = ((n_configs, n_sites, 3), np.float64, np.nan)
+    for name in _FLOAT_SCALARS:
+        out[name] = ((n_configs,), np.float64, np.nan)
+    for name, (dtype, fill) in _INT_SCALARS.items():
+        out[name] = ((n_configs,), dtype, fill)
+    return out
+
+
+def fingerprint_of(data: dict) -> tuple[str, str]:
+    """Canonical JSON of ``data`` and its sha256 hex digest."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return text, hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class DatasetInfo:
+    """What a resume needs from an existing file (read on one rank).
+
+    Attributes:
+        path: file path.
+        n_configs: preallocated configurations.
+        n_sites: N.
+        with_equilibrium: whether field_eq exists.
+        fingerprint: FINGERPRINT attribute.
+        fingerprint_json: FINGERPRINT_JSON attribute.
+        done: (n_configs,) bool completion flags.
+        sessions: SESSIONS attribute.
+        version: hpcspin version of the writer.
+    """
+
+    path: str
+    n_configs: int
+    n_sites: int
+    with_equilibrium: bool
+    fingerprint: str
+    fingerprint_json: str
+    done: np.ndarray
+    sessions: int
+    version: str
+
+
+def inspect_dataset(path: str) -> DatasetInfo:
+    """Open an existing dataset serially and check its kind and layout.
+
+    Raises:
+        DataFileError: missing, not HDF5, corrupt, foreign, or a damaged layout.
+    """
+    if not os.path.isfile(path):
+        raise DataFileError(f"dataset file {path} not found")
+    f = open_h5(path, "r")
+    try:
+        check_kind(f, FILE_KIND)
+        a = f.attrs
+        for att in (FINGERPRINT, FINGERPRINT_JSON, N_CONFIGS, keys.N_SITES):
+            if att not in a:
+                raise DataFileError(f"{path}: not a datagen dataset (no '{att}' attribute)")
+        n, n_sites = int(a[N_CONFIGS]), int(a[keys.N_SITES])
+        with_eq = FIELD_EQ in f
+        for name, (shape, dtype, _) in layout(n, n_sites, with_eq).items():
+            if name not in f or f[name].shape != shape or f[name].dtype != np.dtype(dtype):
+                raise DataFileError(f"{path}: dataset '{name}' missing or of the wrong shape")
+        return DatasetInfo(
+            path=path,
+            n_configs=n,
+            n_sites=n_sites,
+            with_equilibrium=with_eq,
+            fingerprint=_str(a[FINGERPRINT]),
+            fingerprint_json=_str(a[FINGERPRINT_JSON]),
+            done=f[DONE][()].astype(bool),
+            sessions=int(a.get(SESSIONS, 0)),
+            version=_str(a.get(keys.VERSION, "?")),
+        )
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise DataFileError(f"{path}: damaged HDF5 content ({err})") from err
+    finally:
+        f.close()
+
+
+class DatasetWriter:
+    """An open dataset file that ranks write rows into. Collective over comm.
+
+    Parallel h5py: one shared file (mpio), collective writes of each rank's rows.
+    Otherwise rank 0 holds the file and the other ranks send it their rows.
+
+    Args:
+        path: file path.
+        comm: communicator, or None for serial.
+    """
+
+    def __init__(self, path: str, comm=None):
+        self.path, self.comm = path, comm
+        self.parallel = is_parallel(comm)
+        self.size = 1 if comm is None else comm.Get_size()
+        self.rank = 0 if comm is None else comm.Get_rank()
+        self.f = open_h5(path, "r+", comm)
+        self._dxpl = None
+        if self.parallel:
+            self._dxpl = h5py.h5p.create(h5py.h5p.DATASET_XFER)
+            self._dxpl.set_dxpl_mpio(h5py.h5fd.MPIO_COLLECTIVE)
+
+    @classmethod
+    def create(cls, path: str, comm, layout_: dict, provenance: dict, attrs: dict):
+        """Create a preallocated file atomically, then open it. Collective over comm.
+
+        Args:
+            path: final file path (built as ``path + '.tmp'`` and renamed).
+            comm: communicator or None.
+            layout_: from :func:`layout`.
+            provenance: keyword arguments of :func:`write_provenance` (without kind).
+            attrs: further root attributes.
+        """
+        tmp = path + ".tmp"
+        f = open_h5(tmp, "w", comm)
+        if f is not None:
+            write_provenance(f, kind=FILE_KIND, **provenance)
+            for k, v in attrs.items():
+                f.attrs[k] = v
+            for name, (shape, dtype, fill) in layout_.items():
+                f.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill)
+            f.close()
+        if comm is not None:
+            comm.Barrier()
+        if comm is None or comm.Get_rank() == 0:
+            os.replace(tmp, path)
+        if comm is not None:
+            comm.Barrier()
+        return cls(path, comm)
+
+    def write_rows(self, rows, data: dict) -> None:
+        """Write this rank's configurations. Collective over comm.
+
+        Args:
+            rows: configuration indices of this rank (any order, possibly empty).
+            data: ``{name: array}`` with one leading entry per row, for every name
+                in the file among :data:`ROW_FIELDS` (others are ignored).
+        """
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        order = np.argsort(rows, kind="stable")  # file selections iterate in row order
+        names = [n for n in ROW_FIELDS if self._has(n)]
+        if self.parallel or self.size == 1:
+            for name in names:
+                arr = np.asarray(data[name])[order] if rows.size else None
+                self._write_local(name, rows[order], arr)
+            return
+        gathered = self.comm.gather(
+            (rows[order], {n: np.asarray(data[n])[order] for n in names} if rows.size else {}),
+            root=0,
+        )
+        if self.rank == 0:
+            for r, d in gathered:
+                for name in names if len(r) else ():
+                    self._write_local(name, r, d[name])
+
+    def mark_done(self, rows, session: int) -> None:
+        """Set done = 1 (and the session) for rows whose data is flushed. Collective."""
+        rows = np.sort(np.asarray(rows, dtype=np.int64).reshape(-1))
+        flags = np.ones(rows.size, dtype=np.uint8)
+        sess = np.full(rows.size, session, dtype=np.int16)
+        if self.parallel or self.size == 1:
+            self._write_local(SESSION, rows, sess if rows.size else None)
+            self._write_local(DONE, rows, flags if rows.size else None)
+            return
+        all_rows = self.comm.gather(rows, root=0)
+        if self.rank == 0:
+            r = np.sort(np.concatenate(all_rows))
+            if r.size:
+                self._write_local(SESSION, r, np.full(r.size, session, dtype=np.int16))
+                self._write_local(DONE, r, np.ones(r.size, dtype=np.uint8))
+
+    def set_attrs(self, **attrs) -> None:
+        """Set root attributes (same values on every rank). Collective over comm."""
+        if self.f is not None:
+            for k, v in attrs.items():
+                self.f.attrs[k] = v
+
+    def flush(self) -> None:
+        """Push everything written so far to the file. Collective over comm."""
+        if self.f is not None:
+            self.f.flush()
+
+    def close(self) -> None:
+        """Flush and close. Collective over comm."""
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+
+    def _has(self, name: str) -> bool:
+        if self.f is not None:
+            has = name in self.f
+        else:
+            has = None
+        if not self.parallel and self.size > 1:
+            has = self.comm.bcast(has, root=0)
+        return bool(has)
+
+    def _write_local(self, name: str, rows: np.ndarray, arr) -> None:
+        """Hyperslab write of whole rows; an empty selection still joins a collective."""
+        dset = self.f[name]
+        tail = dset.shape[1:]
+        fspace = dset.id.get_space()
+        fspace.select_none()
+        if rows.size:
+            for r in rows:
+                fspace.select_hyperslab(
+                    (int(r),) + (0,) * len(tail), (1, *tail), op=h5py.h5s.SELECT_OR
+                )
+            buf = np.ascontiguousarray(arr, dtype=dset.dtype).reshape((rows.size, *tail))
+            mspace = h5py.h5s.create_simple(buf.shape)
+        else:
+            buf = np.zeros((1, *tail), dtype=dset.dtype)
+            mspace = h5py.h5s.create_simple(buf.shape)
+            mspace.select_none()
+        dset.id.write(mspace, fspace, buf, dxpl=self._dxpl)
+
+
+def read_dataset(path: str, only_done: bool = True) -> dict:
+    """Read a dataset file on one process (training, validation, analysis).
+
+    Args:
+        path: file path.
+        only_done: keep only completed configurations (``done == 1``).
+
+    Returns:
+        ``{name: array}`` for every dataset in the file (rows = configurations), plus
+        ``"index"`` (configuration indices kept), ``"attrs"`` (root attributes as
+        plain values) and ``"lattice"``, ``"electrons"``, ``"sampler"``, ``"negf"``
+        (parsed JSON dicts), ``"kind_names"`` (list).
+
+    Raises:
+        DataFileError: missing, foreign or damaged file.
+    """
+    info = inspect_dataset(path)
+    keep = info.done if only_done else np.ones(info.n_configs, dtype=bool)
+    f = open_h5(path, "r")
+    try:
+        out = {name: f[name][()][keep] for name in f if isinstance(f[name], h5py.Dataset)}
+        attrs = {k: _plain(v) for k, v in f.attrs.items()}
+    except (OSError, KeyError) as err:
+        raise DataFileError(f"{path}: damaged HDF5 content ({err})") from err
+    finally:
+        f.close()
+    out["index"] = np.nonzero(keep)[0]
+    out["attrs"] = attrs
+    for key, att in (
+        ("lattice", LATTICE_JSON),
+        ("electrons", ELECTRONS_JSON),
+        ("sampler", SAMPLER_JSON),
+        ("negf", NEGF_JSON),
+        ("kind_names", KIND_NAMES),
+    ):
+        out[key] = json.loads(attrs[att]) if att in attrs else None
+    return out
+
+
+def _str(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _plain(v):
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v

@@ -1,0 +1,1 @@
+"""One module per deck task (``[run] task``), each with ``run(cfg, ctx, restart=None)``."""

@@ -1,0 +1,352 @@
+"""The ``datagen`` task: NEGF reference fields for sampled spin configurations.
+
+Output: ``<[output] dir>/dataset.h5`` (layout in :mod:`hpcspin.io.dataset`), or the file
+given with ``--restart``. Each configuration is computed whole by one rank (serial NEGF,
+``comm=None``), so the data are bit-identical at any rank count; ranks share the
+configurations dynamically (:mod:`hpcspin.datagen.schedule`) and write them with
+collective HDF5 writes at batch ends (``flush_every`` configurations per rank).
+
+Resuming: a run finds an existing dataset made by the same deck (same fingerprint of
+lattice, electrons, NEGF accuracy, sampler and seed) and computes only the
+configurations not flagged done. SIGTERM or SIGUSR1 stops the run after the current
+configuration and the batch's write (exit status 75); a killed run loses only the
+configurations of its last unflagged batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+
+from hpcspin import __version__
+from hpcspin.datagen.samplers import KIND_NAMES, Sample, SamplerSettings, sample_config
+from hpcspin.datagen.schedule import SharedCounter, batches
+from hpcspin.errors import DataFileError, RunInterrupted
+from hpcspin.io import dataset as ds
+from hpcspin.io import keys
+from hpcspin.log import Progress, get_logger
+from hpcspin.tasks.common import lattice_from, negf_engine_from, prepare_output_dir, write_json
+
+log = get_logger("datagen")
+
+SUMMARY_FILE = "datagen_summary.json"  # next to the dataset: timings of the last session
+FORMAT_VERSION = 1  # of the dataset layout; part of the fingerprint
+
+
+def sampler_settings(cfg) -> SamplerSettings:
+    """Sampler settings of the deck."""
+    d = cfg.datagen
+    return SamplerSettings(
+        mix=tuple(d.mix),
+        noise=tuple(d.noise),
+        width_range=tuple(d.width_range),
+        biases=tuple(d.biases),
+        mu=cfg.electrons.mu,
+    )
+
+
+def fingerprint_data(cfg) -> dict:
+    """Everything that determines the numbers in a dataset (not flush_every, not dirs)."""
+    electrons = dataclasses.asdict(cfg.electrons)
+    electrons.pop("bias")  # datagen draws V from [datagen] biases
+    datagen = dataclasses.asdict(cfg.datagen)
+    datagen.pop("flush_every")
+    return {
+        "format": FORMAT_VERSION,
+        "seed": cfg.run.seed,
+        "lattice": dataclasses.asdict(cfg.lattice),
+        "electrons": electrons,
+        "negf": {"solver": cfg.negf.solver, "tol": cfg.negf.tol},
+        "datagen": _plain(datagen),
+        "sampler": sampler_settings(cfg).to_dict(),
+    }
+
+
+def dataset_path(cfg, restart: str | None = None) -> str:
+    """Where the dataset of a deck lives: ``--restart FILE`` or ``<output.dir>/dataset.h5``."""
+    return restart or os.path.join(cfg.output.dir, ds.DATASET_FILE)
+
+
+def run(cfg, ctx, restart: str | None = None) -> None:
+    """Generate (or complete) the dataset of the deck. Collective over ctx.comm."""
+    t_start = time.perf_counter()
+    if restart is None:
+        prepare_output_dir(cfg, ctx)
+    path = dataset_path(cfg, restart)
+    lattice = lattice_from(cfg)
+    writer, done, session = open_dataset(cfg, ctx, path, lattice.n_sites, restart)
+    pending = np.nonzero(~done)[0].tolist()
+    log.info(
+        "dataset %s: %d configurations, %d done, %d to compute (session %d)",
+        path,
+        done.size,
+        int(done.sum()),
+        len(pending),
+        session,
+    )
+    gen = _Generation(cfg, ctx, writer, lattice, session)
+    try:
+        with StopFlag() as stop:
+            gen.run(pending, int(done.sum()), stop)
+    finally:
+        writer.close()
+    gen.summary(path, time.perf_counter() - t_start)
+    if gen.stopped:
+        raise RunInterrupted(
+            f"datagen stopped on a signal: {gen.n_done}/{done.size} configurations complete "
+            f"in {path}; run the same deck again to compute the rest"
+        )
+
+
+def open_dataset(cfg, ctx, path: str, n_sites: int, restart: str | None):
+    """Create the dataset file, or reopen it for resuming. Collective over ctx.comm.
+
+    Rank 0 inspects an existing file and decides; every rank gets the decision, so a
+    foreign or damaged file raises the same DataFileError everywhere and stays untouched.
+
+    Returns:
+        (writer, done flags (n_configs,) bool, session number of this run).
+    """
+    fp_json, fp = ds.fingerprint_of(fingerprint_data(cfg))
+    decision = None
+    if ctx.rank == 0:
+        try:
+            decision = _decide(cfg, path, fp, fp_json, restart)
+        except DataFileError as exc:
+            decision = ("error", str(exc))
+    decision = ctx.comm.bcast(decision, root=0)
+    if decision[0] == "error":
+        err = DataFileError(decision[1])
+        err.collective = True
+        raise err
+    if decision[0] == "create":
+        n = cfg.datagen.n_configs
+        writer = ds.DatasetWriter.create(
+            path,
+            ctx.comm,
+            ds.layout(n, n_sites, cfg.datagen.with_equilibrium),
+            {"deck_text": cfg.deck_text, "config_json": cfg.to_json(), "n_ranks": ctx.size},
+            _file_attrs(cfg, n_sites, fp, fp_json),
+        )
+        done, session = np.zeros(n, dtype=bool), 0
+    else:
+        _, done, session = decision
+        writer = ds.DatasetWriter(path, ctx.comm)
+    writer.set_attrs(**{ds.SESSIONS: session + 1, keys.N_RANKS: ctx.size})
+    return writer, done, session
+
+
+def _decide(cfg, path: str, fp: str, fp_json: str, restart: str | None):
+    if not os.path.exists(path):
+        if restart is not None:
+            raise DataFileError(f"--restart {path}: file not found")
+        return ("create",)
+    if restart is None and cfg.output.resume == "never":
+        raise DataFileError(
+            f"{path} exists and [output] resume = 'never': remove it, choose another "
+            "[output] dir, or set resume = 'auto' to complete it"
+        )
+    info = ds.inspect_dataset(path)
+    if info.fingerprint != fp:
+        raise DataFileError(
+            f"{path} was made by a different deck, refusing to resume into it "
+            f"({_fingerprint_diff(info.fingerprint_json, fp_json)}); "
+            "use another [output] dir or the original deck"
+        )
+    if info.version != __version__:
+        log.warning("%s was written by hpcspin %s, this is %s", path, info.version, __version__)
+    return ("resume", info.done, info.sessions)
+
+
+def _fingerprint_diff(old_json: str, new_json: str) -> str:
+    try:
+        old, new = json.loads(old_json), json.loads(new_json)
+    except ValueError:
+        return "unreadable fingerprint"
+    diffs = []
+    for sec in sorted(set(old) | set(new)):
+        a, b = old.get(sec), new.get(sec)
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                if a.get(k) != b.get(k):
+                    diffs.append(f"{sec}.{k}: file {a.get(k)!r}, deck {b.get(k)!r}")
+        elif a != b:
+            diffs.append(f"{sec}: file {a!r}, deck {b!r}")
+    return "; ".join(diffs[:6]) or "fingerprint differs"
+
+
+def _file_attrs(cfg, n_sites: int, fp: str, fp_json: str) -> dict:
+    lat = cfg.lattice
+    return {
+        ds.FINGERPRINT: fp,
+        ds.FINGERPRINT_JSON: fp_json,
+        ds.N_CONFIGS: cfg.datagen.n_configs,
+        ds.SESSIONS: 0,
+        ds.KIND_NAMES: json.dumps(list(KIND_NAMES)),
+        ds.LATTICE_JSON: json.dumps(dataclasses.asdict(lat), sort_keys=True),
+        ds.ELECTRONS_JSON: json.dumps(dataclasses.asdict(cfg.electrons), sort_keys=True),
+        ds.SAMPLER_JSON: json.dumps(sampler_settings(cfg).to_dict(), sort_keys=True),
+        ds.NEGF_JSON: json.dumps(dataclasses.asdict(cfg.negf), sort_keys=True),
+        keys.N_SITES: n_sites,
+        keys.LATTICE_SHAPE: np.array([lat.length, lat.width], dtype=np.int64),
+    }
+
+
+class StopFlag:
+    """Context manager: SIGTERM / SIGUSR1 set ``requested`` instead of killing."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self):
+        self.requested = False
+        self.signum = None
+        self._old = {}
+
+    def _handler(self, signum, frame):
+        self.requested, self.signum = True, signum
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        return False
+
+
+class _Generation:
+    """The batch loop of one session, with its timers. Collective over ctx.comm."""
+
+    def __init__(self, cfg, ctx, writer, lattice, session: int):
+        self.ctx, self.comm, self.writer = ctx, ctx.comm, writer
+        self.lattice, self.session = lattice, session
+        self.seed = cfg.run.seed
+        self.settings = sampler_settings(cfg)
+        self.with_eq = cfg.datagen.with_equilibrium
+        self.per_batch = cfg.datagen.flush_every * ctx.size
+        self.n_total = cfg.datagen.n_configs
+        self.interval = cfg.output.progress_interval
+        self.engine = negf_engine_from(cfg, lattice, comm=None)
+        self.t = {"compute": 0.0, "wait": 0.0, "io": 0.0}
+        self.n_mine = 0
+        self.n_new = 0
+        self.n_done = 0
+        self.stopped = False
+
+    def run(self, pending: list, n_done: int, stop: StopFlag) -> None:
+        """Compute the pending configurations batch by batch."""
+        self.n_done = n_done
+        progress = Progress(self.n_total, "configs", self.ctx.rank, self.interval, start=n_done)
+        counter = SharedCounter(self.comm)
+        try:
+            for batch in batches(pending, self.per_batch):
+                rows, data = self._compute_batch(batch, counter, stop)
+                self._write_batch(rows, data)
+                counter.reset()
+                n_new, n_stop = self.comm.allreduce(
+                    np.array([len(rows), int(stop.requested)], dtype=np.int64)
+                )
+                self.n_new += int(n_new)
+                self.n_done += int(n_new)
+                progress.update(self.n_done)
+                if n_stop:
+                    self.stopped = True
+                    break
+        finally:
+            counter.free()
+
+    def _compute_batch(self, batch: list, counter: SharedCounter, stop: StopFlag):
+        rows, results = [], []
+        while not stop.requested:
+            pos = counter.next()
+            if pos >= len(batch):
+                break
+            t0 = time.perf_counter()
+            results.append(self.compute(batch[pos]))
+            dt = time.perf_counter() - t0
+            self.t["compute"] += dt
+            rows.append(batch[pos])
+            log.debug("computed config %d in %.3f s", batch[pos], dt)
+        if stop.requested:
+            counter.poison(len(batch) + self.ctx.size)  # the others stop after their current one
+        t0 = time.perf_counter()
+        self.comm.Barrier()
+        self.t["wait"] += time.perf_counter() - t0
+        self.n_mine += len(rows)
+        data = {name: np.stack([r[name] for r in results]) for name in results[0]} if rows else {}
+        return rows, data
+
+    def _write_batch(self, rows: list, data: dict) -> None:
+        t0 = time.perf_counter()
+        self.writer.write_rows(rows, data)
+        self.writer.flush()  # data on disk before its done flags
+        self.writer.mark_done(rows, self.session)
+        self.t["io"] += time.perf_counter() - t0
+
+    def compute(self, k: int) -> dict:
+        """NEGF results of configuration k as one dataset row."""
+        s: Sample = sample_config(k, self.seed, self.lattice, self.settings)
+        res = self.engine.compute(s.spins, bias=s.bias, mu=s.mu)
+        row = {
+            ds.SPINS: s.spins,
+            ds.FIELD: np.asarray(res.field),
+            ds.DENSITY: np.asarray(res.spin_density),
+            ds.CURRENT: float(res.current),
+            ds.BIAS: s.bias,
+            ds.MU: s.mu,
+            ds.SAMPLE_KIND: s.kind,
+            ds.NOISE: s.noise,
+            ds.WALL_CENTER: s.center,
+            ds.WALL_WIDTH: s.width,
+        }
+        if self.with_eq:
+            eq = res if s.bias == 0.0 else self.engine.compute(s.spins, bias=0.0, mu=s.mu)
+            row[ds.FIELD_EQ] = np.asarray(eq.field)
+        return row
+
+    def summary(self, path: str, wall: float) -> None:
+        """Log totals and the time shares; rank 0 writes datagen_summary.json."""
+        t = np.array([self.t["compute"], self.t["wait"], self.t["io"], wall])
+        tot = self.comm.allreduce(t)
+        share = tot[:3] / tot[3] if tot[3] > 0 else np.zeros(3)
+        info = {
+            "path": path,
+            "n_ranks": self.ctx.size,
+            "session": self.session,
+            "configs_computed": self.n_new,
+            "configs_done": self.n_done,
+            "n_configs": self.n_total,
+            "wall_s": wall,
+            "configs_per_s": self.n_new / wall if wall > 0 else float("nan"),
+            "share_compute": float(share[0]),
+            "share_wait": float(share[1]),
+            "share_io": float(share[2]),
+            "stopped": self.stopped,
+        }
+        log.info(
+            "datagen: %d configs computed this run (%d/%d done) in %.1f s, %.3g configs/s; "
+            "time: compute %.1f%%, waiting %.1f%%, I/O %.1f%%",
+            self.n_new,
+            self.n_done,
+            self.n_total,
+            wall,
+            info["configs_per_s"],
+            100 * share[0],
+            100 * share[1],
+            100 * share[2],
+        )
+        if self.ctx.rank == 0:
+            write_json(os.path.join(os.path.dirname(path) or ".", SUMMARY_FILE), info)
+
+
+def _plain(d: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
