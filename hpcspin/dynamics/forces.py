@@ -1,0 +1,149 @@
+"""Force providers for the LLG integrators on a decomposed lattice.
+
+A provider turns the halo-filled grid of a rank's domain into the field on the
+rank's owned cells. :class:`DomainField` sums the providers and is the
+``field_fn`` that the integrators call with owned spins (ox, oy, 3).
+
+Providers:
+    ClassicalForce  exchange, anisotropies, Zeeman (halo 1).
+    MLForce         an ML model from hpcspin.ml on this rank's device (halo = radius);
+                    ghost contributions of the conservative head are summed back to
+                    their owners by the reverse halo exchange.
+    NEGFForce       the exact NEGF field of the whole system (spins gathered on every
+                    rank, energy points split over ranks); for modest sizes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpcspin.hamiltonian.spin import SpinParams, classical_energy_grid, classical_field_grid
+
+
+class ClassicalForce:
+    """Classical spin field -dH_spin/dS on owned cells."""
+
+    halo = (1, 1)
+    name = "classical"
+
+    def __init__(self, lattice_kind: str, params: SpinParams):
+        self.kind, self.params = lattice_kind, params
+
+    def owned_field(self, grid, decomp, halo_exchanger) -> np.ndarray:
+        """Field on the owned block (ox, oy, 3) from the halo-filled grid."""
+        h = classical_field_grid(grid, decomp.valid, decomp.halo, self.kind, self.params)
+        return h[decomp.owned_slice]
+
+    def owned_energy(self, grid, decomp) -> float:
+        """Energy of the owned sites (bonds split so that the sum over ranks is exact)."""
+        return float(classical_energy_grid(grid, decomp.valid, decomp.halo, self.kind, self.params))
+
+
+class MLForce:
+    """Field of an ML model evaluated on this rank's domain.
+
+    Args:
+        model: a model from :func:`hpcspin.ml.load_model` (``local_field`` API).
+        globals_: global inputs, e.g. {"bias": V, "mu": mu}; updated by :meth:`set_bias`.
+        device: torch device of this rank.
+    """
+
+    name = "ml"
+
+    def __init__(self, model, globals_: dict, device="cpu"):
+        self.model = model
+        self.globals = dict(globals_)
+        self.device = device
+        self.halo = tuple(model.halo_width)
+
+    def set_bias(self, bias: float) -> None:
+        """Change the bias input (relaxation at V = 0, then the drive)."""
+        self.globals["bias"] = float(bias)
+
+    def owned_field(self, grid, decomp, halo_exchanger) -> np.ndarray:
+        """Model field on owned cells: local evaluation + reverse halo of ghost parts."""
+        import torch  # noqa: PLC0415  (only this provider needs torch)
+
+        contrib = (
+            self.model.local_field_numpy(
+                grid, decomp.valid, decomp.halo, self.globals, device=self.device
+            )
+            if hasattr(self.model, "local_field_numpy")
+            else self._eval(torch, grid, decomp)
+        )
+        contrib = np.ascontiguousarray(contrib, dtype=np.float64)
+        halo_exchanger.reverse(contrib)
+        return contrib[decomp.owned_slice]
+
+    def _eval(self, torch, grid, decomp) -> np.ndarray:
+        dtype = next(self.model.parameters()).dtype
+        s = torch.as_tensor(grid, dtype=dtype, device=self.device)
+        v = torch.as_tensor(decomp.valid, device=self.device)
+        out = self.model.local_field(s, v, decomp.halo, self.globals)
+        return out.detach().to("cpu", torch.float64).numpy()
+
+
+class NEGFForce:
+    """Exact NEGF electron field J s_i for the whole system.
+
+    Collective over the engine's communicator: every rank gathers all spins, the
+    engine splits its energy points over ranks, every rank takes its owned sites.
+    """
+
+    halo = (0, 0)
+    name = "negf"
+
+    def __init__(self, engine, comm, bias: float):
+        self.engine, self.comm, self.bias = engine, comm, float(bias)
+        self.last_current = float("nan")
+
+    def set_bias(self, bias: float) -> None:
+        """Change the bias (relaxation at V = 0, then the drive)."""
+        self.bias = float(bias)
+
+    def owned_field(self, grid, decomp, halo_exchanger) -> np.ndarray:
+        """NEGF field on the owned block."""
+        owned = grid[decomp.owned_slice]
+        spins = decomp.gather(self.comm, owned, root=None)
+        res = self.engine.compute(spins, bias=self.bias)
+        self.last_current = float(res.current)
+        return decomp.owned_from_global(res.field)
+
+
+class DomainField:
+    """``field_fn`` for the integrators: owned spins -> total field on owned cells.
+
+    Collective over the halo exchanger's communicator (every provider's collectives
+    are entered in the same order on every rank).
+
+    Args:
+        decomp: this rank's Decomposition (its halo covers every provider's).
+        halo_exchanger: HaloExchanger for ``decomp``.
+        providers: force providers to sum.
+    """
+
+    def __init__(self, decomp, halo_exchanger, providers):
+        self.decomp, self.halo, self.providers = decomp, halo_exchanger, list(providers)
+        self.grid = np.zeros(decomp.shape + (3,))
+        self.n_calls = 0
+
+    def fill(self, owned: np.ndarray) -> np.ndarray:
+        """Put owned spins into the grid and exchange ghosts; returns the grid."""
+        self.grid[self.decomp.owned_slice] = owned
+        self.halo.forward(self.grid)
+        return self.grid
+
+    def __call__(self, owned: np.ndarray) -> np.ndarray:
+        """Total field on the owned cells for owned spins (ox, oy, 3). Collective."""
+        grid = self.fill(owned)
+        total = np.zeros_like(owned)
+        for p in self.providers:
+            total += p.owned_field(grid, self.decomp, self.halo)
+        self.n_calls += 1
+        return total
+
+    def set_bias(self, bias: float) -> None:
+        """Set the bias of every provider that has one."""
+        for p in self.providers:
+            if hasattr(p, "set_bias"):
+                p.set_bias(bias)

@@ -1,0 +1,163 @@
+"""Config -> objects helpers shared by the tasks (only tasks/ and driver see RunConfig)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from hpcspin.errors import HpcspinError
+from hpcspin.hamiltonian.spin import SpinParams
+from hpcspin.lattice import Lattice, make_lattice
+
+
+def lattice_from(cfg) -> Lattice:
+    """The central region of the deck."""
+    lat = cfg.lattice
+    return make_lattice(lat.kind, lat.length, lat.width, lat.periodic)
+
+
+def spin_params_from(cfg) -> SpinParams:
+    """Classical spin Hamiltonian of the deck."""
+    s = cfg.spins
+    return SpinParams(
+        J_H=s.J_H,
+        K=s.K,
+        easy_axis=tuple(s.easy_axis),
+        K_perp=s.K_perp,
+        hard_axis=tuple(s.hard_axis),
+        B=tuple(s.B),
+    )
+
+
+def electron_params_from(cfg, bias: float | None = None):
+    """NEGF electron parameters of the deck (bias overridable)."""
+    from hpcspin.negf import ElectronParams
+
+    e = cfg.electrons
+    return ElectronParams(
+        t=e.t,
+        J=e.J,
+        mu=e.mu,
+        bias=e.bias if bias is None else bias,
+        temperature=e.temperature,
+        t_lead=e.t_lead,
+        t_contact=e.t_contact,
+        lead=e.lead,
+        gamma=e.gamma,
+        onsite=None if e.onsite == 0.0 else e.onsite,
+    )
+
+
+def negf_engine_from(cfg, lattice, comm=None):
+    """NEGF engine of the deck, energy points split over ``comm``."""
+    from hpcspin.negf import NEGFEngine
+
+    return NEGFEngine(
+        lattice, electron_params_from(cfg), solver=cfg.negf.solver, tol=cfg.negf.tol, comm=comm
+    )
+
+
+def wall_width(cfg) -> float:
+    """Wall width from the deck: explicit, or lambda = sqrt(J_H / (2K))."""
+    s = cfg.spins
+    return s.wall_width if s.wall_width > 0 else float(np.sqrt(s.J_H / (2.0 * s.K)))
+
+
+def initial_spins(cfg, lattice: Lattice) -> np.ndarray:
+    """Initial spins (N, 3) of the deck, identical on every rank (seeded).
+
+    Walls lie across x (same profile in every row). Several walls alternate in sign
+    and are evenly spaced. ``noise`` tilts each spin by a random small rotation.
+    """
+    from hpcspin.dynamics.observables import domain_wall
+
+    s = cfg.spins
+    n = lattice.n_sites
+    if s.initial == "uniform":
+        d = np.asarray(s.direction, float)
+        spins = np.tile(d / np.linalg.norm(d), (n, 1))
+    elif s.initial == "random":
+        g = np.random.default_rng([cfg.run.seed, 1])
+        v = g.normal(size=(n, 3))
+        spins = v / np.linalg.norm(v, axis=1, keepdims=True)
+    elif s.initial == "file":
+        from hpcspin.errors import DataFileError
+        from hpcspin.io.spins_file import read_spins_file
+
+        try:
+            spins = read_spins_file(s.file, n)
+        except DataFileError as exc:
+            exc.collective = True  # every rank reads the same file and fails alike
+            raise
+    else:
+        spins = _walls(cfg, lattice, domain_wall)
+    if s.noise > 0:
+        g = np.random.default_rng([cfg.run.seed, 2])
+        spins = spins + s.noise * g.normal(size=spins.shape)
+        spins /= np.linalg.norm(spins, axis=1, keepdims=True)
+    return np.ascontiguousarray(spins, dtype=np.float64)
+
+
+def _walls(cfg, lattice, domain_wall) -> np.ndarray:
+    s = cfg.spins
+    L, lam = lattice.length, wall_width(cfg)
+    if s.walls == 1:
+        x0 = s.wall_center if s.wall_center >= 0 else (L - 1) / 2.0
+        return domain_wall(lattice, x0, lam, kind=s.wall_kind)
+    # Alternating walls at the centres of equal segments: +z | -z | +z ...
+    x = lattice.coords[:, 0].astype(float)
+    theta = np.zeros_like(x)
+    seg = L / s.walls
+    for k in range(s.walls):
+        xk = (k + 0.5) * seg - 0.5
+        up = k % 2 == 0
+        th = 2.0 * np.arctan(np.exp((x - xk) / lam))
+        lo, hi = k * seg - 0.5, (k + 1) * seg - 0.5
+        m = (x > lo) & (x <= hi) if k else x <= hi
+        theta[m] = th[m] if up else np.pi - th[m]
+    phi = np.pi / 2 if s.wall_kind == "bloch" else 0.0
+    return np.stack(
+        [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], axis=1
+    )
+
+
+def prepare_output_dir(cfg, ctx) -> str:
+    """Create the output directory on rank 0; every rank returns its path. Collective."""
+    path = cfg.output.dir
+    err = None
+    if ctx.rank == 0:
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            err = f"[output] dir = {path!r}: cannot create ({exc.strerror})"
+    err = ctx.comm.bcast(err, root=0)
+    if err:
+        e = HpcspinError(err)
+        e.collective = True
+        raise e
+    return path
+
+
+def write_json(path: str, data: dict) -> None:
+    """Write a JSON file atomically (rank 0 only by convention)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True, default=_jsonable)
+    os.replace(tmp, path)
+
+
+def _jsonable(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
+
+
+def collective_error(msg: str) -> HpcspinError:
+    """An HpcspinError that every rank raises at the same point (clean exit 2)."""
+    e = HpcspinError(msg)
+    e.collective = True
+    return e
