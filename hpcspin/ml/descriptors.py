@@ -170,6 +170,53 @@ class Window:
         s, c = self.basis_pairs
         return len(s) + len(c)
 
+    @cached_property
+    def mirror_features(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Signed permutation (perm, sign) of the features under the mirror, or None.
+
+        For the mirrored window (cell k taken from cell ``mirror[k]``) feature i equals
+        ``sign[i] * feature[perm[i]]`` of the original window (globals excluded).
+        """
+        if self.mirror is None:
+            return None
+        p = self.mirror
+        pair_ix = {tuple(sorted(pq)): i for i, pq in enumerate(self.pairs.tolist())}
+        perm = [pair_ix[tuple(sorted((p[a], p[b])))] for a, b in self.pairs]
+        sign = [1.0] * len(perm)
+        off = len(self.pairs)
+        trip_ix = {frozenset(t): i for i, t in enumerate(self.triples.tolist())}
+        for t in self.triples:
+            mt = [int(p[k]) for k in t]
+            j = trip_ix[frozenset(mt)]
+            perm.append(off + j)
+            sign.append(_parity([self.triples[j].tolist().index(k) for k in mt]))
+        off += len(self.triples)
+        mask_ix = {int(k): i for i, k in enumerate(self.mask_cells)}
+        perm += [off + mask_ix[int(p[k])] for k in self.mask_cells]
+        sign += [1.0] * len(self.mask_cells)
+        return np.array(perm), np.array(sign)
+
+    @cached_property
+    def mirror_basis(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Signed permutation (perm, sign) of the vector-head basis under the mirror.
+
+        Basis vector i of the mirrored window is ``sign[i] * v[perm[i]]`` of the
+        original window; None on the chain.
+        """
+        if self.mirror is None:
+            return None
+        p = self.mirror
+        singles, cross = self.basis_pairs
+        s_ix = {int(k): i for i, k in enumerate(singles)}
+        perm = [s_ix[int(p[k])] for k in singles]
+        sign = [1.0] * len(singles)
+        c_ix = {frozenset(pq): i for i, pq in enumerate(cross.tolist())}
+        for a, b in cross:
+            j = c_ix[frozenset((int(p[a]), int(p[b])))]
+            perm.append(len(singles) + j)
+            sign.append(1.0 if cross[j][0] == p[a] else -1.0)
+        return np.array(perm), np.array(sign)
+
     def settings(self) -> dict:
         """Plain-data description (stored in model files)."""
         return {
@@ -198,6 +245,17 @@ class Window:
                 "cq": li(c[:, 1]),
             }
         return cache[key]
+
+
+def _parity(perm) -> float:
+    """+1 for an even permutation of range(n), -1 for an odd one."""
+    perm, sign = list(perm), 1.0
+    for i in range(len(perm)):
+        while perm[i] != i:
+            j = perm[i]
+            perm[i], perm[j] = perm[j], perm[i]
+            sign = -sign
+    return sign
 
 
 def gather_window(

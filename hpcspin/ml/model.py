@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from hpcspin.errors import HpcspinError
-from hpcspin.ml.descriptors import Window, basis, features, gather_window
+from hpcspin.ml.descriptors import Window
+from hpcspin.ml.kernels import grid_basis, grid_features
 
 HEADS = ("E", "EA", "E+vector")
 GLOBAL_INPUTS = ("bias", "mu")
@@ -122,6 +123,7 @@ class ForceModel(nn.Module):
         self.register_buffer("scale_eq", torch.ones((), dtype=dt))
         self.register_buffer("scale_neq", torch.ones((), dtype=dt))
         self._symm = spec.kind != "chain" and spec.symmetrize
+        self._cache = {}
 
     # -- properties ------------------------------------------------------------
     @property
@@ -168,35 +170,55 @@ class ForceModel(nn.Module):
         return g.reshape(-1, len(names)).expand(batch, len(names))
 
     # -- site terms -------------------------------------------------------------
-    def _site_terms(self, win, mwin, glob, need_vec, vec_grad):
-        """eps, a, h_vec of every centre cell from (M, K, 3) windows."""
-        nets = [self.energy_net] + ([self.a_net] if self.a_net is not None else [])
-        n_sym = 1
+    def _mirror_tensors(self, device):
+        key = ("mirror", str(device))
+        if key not in self._cache:
+            fp, fs = self.window.mirror_features
+            ng = len(self.spec.globals)
+            fp = np.concatenate([fp, len(fp) + np.arange(ng)])
+            fs = np.concatenate([fs, np.ones(ng)])
+            bp, bs = self.window.mirror_basis
+            inv = np.argsort(bp)
+            t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
+            self._cache[key] = (
+                t(fp, torch.long),
+                t(fs, self.dtype),
+                t(inv, torch.long),
+                t(bs[inv], self.dtype),
+            )
+        return self._cache[key]
+
+    def site_terms(self, d, vbasis=None, vec_grad=False):
+        """Site potentials and vector-head fields from descriptors.
+
+        Args:
+            d: (M, F) descriptors (globals included).
+            vbasis: (n_basis, 3, M) equivariant basis, or None (no vector part).
+            vec_grad: build the vector part with autograd (training).
+
+        Returns:
+            dict with "eps" (M,), "a" (M,) for the EA head, "vec" (3, M) for the
+            vector head; mirror-averaged on strips.
+        """
+        m = d.shape[0]
         if self._symm:
-            perm = torch.as_tensor(self.window.mirror, device=win.device)
-            win = torch.cat([win, win[:, perm]], 0)
-            mwin = torch.cat([mwin, mwin[:, perm]], 0)
-            glob = torch.cat([glob, glob], 0)
-            n_sym = 2
-        d = features(win, mwin, self.window, glob)
-        out = {"eps": self._avg(nets[0](d)[:, 0], n_sym) * self.scale_eq}
+            fp, fs, inv, bs = self._mirror_tensors(d.device)
+            d = torch.cat([d, d[:, fp] * fs], 0)
+        out = {"eps": self._avg(self.energy_net(d)[:, 0], m) * self.scale_eq}
         if self.a_net is not None:
-            out["a"] = self._avg(self.a_net(d)[:, 0], n_sym) * self.scale_neq
-        if need_vec:
+            out["a"] = self._avg(self.a_net(d)[:, 0], m) * self.scale_neq
+        if vbasis is not None:
             with torch.set_grad_enabled(vec_grad):
-                dv = d if vec_grad else d.detach()
-                c = self.vec_net(dv)
-                v = basis(win if vec_grad else win.detach(), self.window)
-                h = torch.einsum("mk,mkc->mc", c, v)
-                out["vec"] = self._avg(h, n_sym) * self.scale_neq
+                c = self.vec_net(d if vec_grad else d.detach())
+                if self._symm:
+                    c = 0.5 * (c[:m] + c[m:][:, inv] * bs)
+                vb = vbasis if vec_grad else vbasis.detach()
+                out["vec"] = (c.t()[:, None, :] * vb).sum(0) * self.scale_neq
         return out
 
     @staticmethod
-    def _avg(x, n_sym):
-        if n_sym == 1:
-            return x
-        m = x.shape[0] // n_sym
-        return 0.5 * (x[:m] + x[m:])
+    def _avg(x, m):
+        return x if x.shape[0] == m else 0.5 * (x[:m] + x[m:])
 
     def _prepare(self, spins, valid, halo):
         """Padded masked grid and owned-cell bookkeeping."""
@@ -267,18 +289,19 @@ class ForceModel(nn.Module):
         rx, ry = self.window.reach
         px, py = max(0, rx - hx), max(0, ry - hy)
         sm = s * v[..., None]
-        sp = nn.functional.pad(sm, (0, 0, py, py, px, px))
+        spc = nn.functional.pad(sm, (0, 0, py, py, px, px)).permute(3, 0, 1, 2).contiguous()
         vp = nn.functional.pad(v, (py, py, px, px))
         ox, oy = nx - 2 * hx, ny - 2 * hy
         x0, y0 = px + hx, py + hy
-        win = gather_window(sp, self.window, x0, ox, y0, oy).reshape(-1, self.window.size, 3)
-        mw = gather_window(vp[..., None], self.window, x0, ox, y0, oy)
-        mw = mw.reshape(-1, self.window.size)
-        glob = self.globals_tensor(globals_, b)
-        glob = glob[:, None, None, :].expand(b, ox, oy, glob.shape[1]).reshape(b * ox * oy, -1)
+        d = grid_features(spc, vp, self.window, x0, ox, y0, oy)
+        if self.spec.globals:
+            glob = self.globals_tensor(globals_, b)
+            glob = glob[:, None, None, :].expand(b, ox, oy, glob.shape[1])
+            d = torch.cat([d, glob.reshape(b * ox * oy, -1)], 1)
         w_own = v[:, hx : nx - hx, hy : ny - hy].reshape(-1)
         need_vec = self.vec_net is not None
-        t = self._site_terms(win, mw, glob, need_vec, cg)
+        vb = grid_basis(spc, self.window, x0, ox, y0, oy) if need_vec else None
+        t = self.site_terms(d, vb, cg)
         res = {}
         e_b = (t["eps"] * w_own).reshape(b, -1).sum(1)
         outs = [e_b.sum()]
@@ -293,7 +316,7 @@ class ForceModel(nn.Module):
             neq = torch.cross(sm, ga, dim=-1)
             res["A"] = a_b
         if need_vec:
-            hv = (t["vec"] * w_own[:, None]).reshape(b, ox, oy, 3)
+            hv = (t["vec"] * w_own).reshape(3, b, ox, oy).permute(1, 2, 3, 0)
             neq = nn.functional.pad(hv, (0, 0, hy, hy, hx, hx))
         res.update(eq=eq, neq=neq, total=eq + neq)
         if want_pot:

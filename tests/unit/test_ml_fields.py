@@ -7,6 +7,8 @@ import torch
 from hpcspin.errors import HpcspinError
 from hpcspin.lattice import make_lattice
 from hpcspin.ml import ModelSpec, Window, build_model
+from hpcspin.ml.descriptors import basis, features, gather_window
+from hpcspin.ml.kernels import grid_basis, grid_features
 
 HEADS = ["E", "EA", "E+vector"]
 
@@ -124,18 +126,46 @@ def test_square_strip_is_mirror_symmetric(head, periodic):
     assert np.abs(h2m[:, ::-1] - h2).max() > 1e-4
 
 
-def test_triangular_site_terms_mirror_invariant():
-    model = make("E+vector", kind="triangular", radius=2)
+@pytest.mark.parametrize("kind", ["square", "triangular"])
+def test_site_terms_mirror_invariant(kind):
+    """Site energy and vector field of a window equal those of the mirrored window."""
+    model = make("E+vector", kind=kind, radius=2)
     w = model.window
     win = torch.as_tensor(random_spins(w.size * 4, seed=9).reshape(4, w.size, 3))
     mask = torch.ones(4, w.size, dtype=torch.float64)
+    mask[0, 3] = 0.0
     glob = torch.full((4, 1), 0.2, dtype=torch.float64)
-    with torch.no_grad():
-        t = model._site_terms(win, mask, glob, True, False)
-        perm = torch.as_tensor(w.mirror)
-        tm = model._site_terms(win[:, perm], mask, glob, True, False)
+    perm = torch.as_tensor(w.mirror)
+
+    def terms(wn, mk):
+        d = features(wn, mk, w, glob)
+        with torch.no_grad():
+            return model.site_terms(d, basis(wn, w).permute(1, 2, 0))
+
+    t, tm = terms(win, mask), terms(win[:, perm], mask[:, perm])
     np.testing.assert_allclose(tm["eps"], t["eps"], atol=1e-13)
+    # the vector field is built from the mirrored window's own cells
     np.testing.assert_allclose(tm["vec"], t["vec"], atol=1e-13)
+    assert np.abs(t["vec"].numpy()).max() > 1e-3
+
+
+@pytest.mark.parametrize("kind,radius", [("chain", 3), ("square", 2), ("triangular", 2)])
+def test_grid_kernels_match_window_reference(kind, radius):
+    """Bond-grid features and basis == features of explicitly gathered windows."""
+    w = Window(kind, radius)
+    rng = np.random.default_rng(0)
+    g = torch.as_tensor(rng.normal(size=(2, 9, 8, 3)))
+    valid = torch.as_tensor(rng.random((2, 9, 8)) > 0.2, dtype=torch.float64)
+    g = g * valid[..., None]
+    rx, ry = w.reach
+    ox, oy = 9 - 2 * rx, 8 - 2 * ry
+    win = gather_window(g, w, rx, ox, ry, oy).reshape(-1, w.size, 3)
+    mk = gather_window(valid[..., None], w, rx, ox, ry, oy).reshape(-1, w.size)
+    spc = g.permute(3, 0, 1, 2).contiguous()
+    got = grid_features(spc, valid, w, rx, ox, ry, oy)
+    np.testing.assert_allclose(got, features(win, mk, w), atol=1e-14)
+    gb = grid_basis(spc, w, rx, ox, ry, oy)
+    np.testing.assert_allclose(gb, basis(win, w).permute(1, 2, 0), atol=1e-14)
 
 
 @pytest.mark.parametrize("head", HEADS)
