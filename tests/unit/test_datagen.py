@@ -229,3 +229,24 @@ def test_fingerprint_ignores_flush_interval_and_bias_key(tmp_path):
     assert a == b
     c = datagen.fingerprint_data(make_cfg(tmp_path, n_configs=11))
     assert a != c
+
+
+def test_real_engine_rows_match_direct_calls(tmp_path, ctx):
+    from hpcspin.negf import ElectronParams, NEGFEngine
+
+    cfg = parse_deck(
+        DECK.format(dir=tmp_path / "out"),
+        "t.toml",
+        overrides={"lattice.length": 8, "datagen.n_configs": 3},
+    )
+    datagen.run(cfg, ctx)
+    d = ds.read_dataset(path_of(cfg))
+    lat = make_lattice("chain", 8)
+    eng = NEGFEngine(lat, ElectronParams(J=2.0, mu=-1.0, temperature=0.05), tol=1e-4)
+    for k in range(3):
+        s = sample_config(k, 5, lat, datagen.sampler_settings(cfg))
+        res, eq = eng.compute(s.spins, bias=s.bias), eng.compute(s.spins, bias=0.0)
+        np.testing.assert_array_equal(d["field"][k], res.field)
+        np.testing.assert_array_equal(d["spin_density"][k], res.spin_density)
+        np.testing.assert_array_equal(d["field_eq"][k], eq.field)
+        assert d["current"][k] == res.current
