@@ -29,9 +29,15 @@ def random_rotation(seed=1):
     return q
 
 
-def make(head, kind="chain", radius=2, globals_=("bias",), seed=3, **kw):
+def make(head, kind="chain", radius=2, globals_=("bias",), seed=3, path="window", **kw):
+    """A small random model; path selects the descriptor kernels (both must agree)."""
     spec = ModelSpec(head=head, kind=kind, radius=radius, hidden=(8, 8), globals=globals_, **kw)
-    return build_model(spec, seed=seed)
+    model = build_model(spec, seed=seed)
+    model.grid_kernel_min_sites = 0 if path == "grid" else 10**9
+    return model
+
+
+PATHS = pytest.mark.parametrize("path", ["window", "grid"])
 
 
 def test_window_chain_is_ordered():
@@ -50,10 +56,11 @@ def test_window_mirror_is_permutation(kind):
     np.testing.assert_allclose(pm, p * [1, -1], atol=1e-12)
 
 
+@PATHS
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("kind,shape", [("chain", (7, 1)), ("square", (4, 3))])
-def test_fields_match_finite_differences(head, kind, shape):
-    model = make(head, kind=kind, radius=2 if kind == "chain" else 1.5)
+def test_fields_match_finite_differences(head, kind, shape, path):
+    model = make(head, kind=kind, radius=2 if kind == "chain" else 1.5, path=path)
     spins = random_spins(shape[0] * shape[1], seed=5).reshape(*shape, 3)
     g = {"bias": 0.3}
     parts, pot = model.local_field(spins, None, (0, 0), g, parts=True, potentials=True)
@@ -80,14 +87,15 @@ def test_fields_match_finite_differences(head, kind, shape):
     assert set(pot) == ({"E", "A"} if head == "EA" else {"E"})
 
 
+@PATHS
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize(
     "kind,length,width,periodic",
     [("chain", 12, 1, False), ("square", 5, 4, False), ("triangular", 5, 4, True)],
 )
-def test_rotation_covariance(head, kind, length, width, periodic):
+def test_rotation_covariance(head, kind, length, width, periodic, path):
     lat = make_lattice(kind, length, width, periodic)
-    model = make(head, kind=kind, radius=2 if kind == "chain" else 1.5)
+    model = make(head, kind=kind, radius=2 if kind == "chain" else 1.5, path=path)
     s = random_spins(lat.n_sites, seed=7, batch=2)
     r = random_rotation()
     h = model.field(s, lat, {"bias": np.array([0.2, -0.4])})
@@ -109,18 +117,19 @@ def test_chain_model_is_not_mirror_symmetric(head):
         assert diff > 1e-3 * np.abs(h).max()
 
 
+@PATHS
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("periodic", [False, True])
-def test_square_strip_is_mirror_symmetric(head, periodic):
+def test_square_strip_is_mirror_symmetric(head, periodic, path):
     """y -> W-1-y is a symmetry of the square strip: group averaging keeps it."""
     lat = make_lattice("square", 5, 4, periodic)
-    model = make(head, kind="square", radius=2)
+    model = make(head, kind="square", radius=2, path=path)
     s = random_spins(lat.n_sites, seed=3).reshape(5, 4, 3)
     h = model.field(s.reshape(-1, 3), lat, {"bias": 0.1}).reshape(5, 4, 3)
     hm = model.field(s[:, ::-1].reshape(-1, 3), lat, {"bias": 0.1}).reshape(5, 4, 3)
     np.testing.assert_allclose(hm[:, ::-1], h, atol=1e-12)
     # without averaging the model is not mirror symmetric (the test can fail)
-    m2 = make(head, kind="square", radius=2, symmetrize=False)
+    m2 = make(head, kind="square", radius=2, symmetrize=False, path=path)
     h2 = m2.field(s.reshape(-1, 3), lat, {"bias": 0.1}).reshape(5, 4, 3)
     h2m = m2.field(s[:, ::-1].reshape(-1, 3), lat, {"bias": 0.1}).reshape(5, 4, 3)
     assert np.abs(h2m[:, ::-1] - h2).max() > 1e-4
@@ -171,7 +180,7 @@ def test_grid_kernels_match_window_reference(kind, radius):
 @pytest.mark.parametrize("head", HEADS)
 def test_periodic_strip_translation_invariance(head):
     lat = make_lattice("square", 4, 5, periodic=True)
-    model = make(head, kind="square", radius=2)
+    model = make(head, kind="square", radius=2, path="grid")
     s = random_spins(lat.n_sites, seed=4).reshape(4, 5, 3)
     h = model.field(s.reshape(-1, 3), lat, {"bias": 0.1}).reshape(4, 5, 3)
     hr = model.field(np.roll(s, 2, axis=1).reshape(-1, 3), lat, {"bias": 0.1})
@@ -231,6 +240,7 @@ def domain_field(model, lat, spins, xsplit, ysplit, halo, g):
     return total.reshape(-1, 3)
 
 
+@PATHS
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize(
     "case",
@@ -241,10 +251,10 @@ def domain_field(model, lat, spins, xsplit, ysplit, halo, g):
         ("triangular", 8, 6, True, 2, 3, 0),
     ],
 )
-def test_domains_reproduce_single_domain(head, case):
+def test_domains_reproduce_single_domain(head, case, path):
     kind, ln, wd, periodic, nxd, nyd, extra = case
     lat = make_lattice(kind, ln, wd, periodic)
-    model = make(head, kind=kind, radius=2 if kind == "chain" else 1.5)
+    model = make(head, kind=kind, radius=2 if kind == "chain" else 1.5, path=path)
     s = random_spins(lat.n_sites, seed=11)
     g = {"bias": 0.25}
     ref = model.field(s, lat, g)
