@@ -1,0 +1,337 @@
+"""NEGFEngine: spins -> electron spin density, field J s_i, charge, current (SPEC section 2).
+
+    rho = rho_eq(mu_R) + int dE/2pi G^r Gamma_L G^a (f_L - f_R),  mu_{L,R} = mu +- V/2
+
+One accuracy knob, ``tol``: the target of the summed error estimates of every
+integral (equilibrium contour and bias window, all sites and spin components, and the
+spin/particle currents), in units of the spin density. See docs/negf.md for measured
+errors against converged references.
+
+Energy points are split over ``comm`` in fixed blocks (see :mod:`.quadrature`), so the
+result is bit-identical at any rank count for the RGF and dense solvers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hpcspin.errors import HpcspinError
+from hpcspin.hamiltonian.sd import pauli_components
+from hpcspin.log import get_logger
+from hpcspin.negf.contour import fermi, plan_equilibrium, plan_window
+from hpcspin.negf.leads import Leads
+from hpcspin.negf.observables import injected_site_blocks, lead_currents, transmission
+from hpcspin.negf.quadrature import Partition, adaptive_integrate, map_blocks
+from hpcspin.negf.resonances import resonance_breakpoints
+from hpcspin.negf.solvers import get_solver
+from hpcspin.negf.system import OpenSystem
+
+log = get_logger("negf")
+
+#: Default accuracy knob; measured errors in docs/negf.md (max |delta s_i| << 1e-6).
+DEFAULT_TOL = 1e-6
+_N_EXTRA = 8  # j^L_a (4), j^R_a (4)
+
+
+@dataclass(frozen=True)
+class ElectronParams:
+    """Conduction-electron parameters (energies in units of t).
+
+    Attributes:
+        t: hopping in the central region.
+        J: s-d exchange.
+        mu: mean chemical potential; mu_L = mu + V/2, mu_R = mu - V/2.
+        bias: V.
+        temperature: electron temperature (>= 0).
+        t_lead: hopping in the leads.
+        t_contact: lead-centre hopping.
+        lead: "tight-binding" or "wide-band".
+        gamma: wide-band coupling (Sigma = -i gamma/2 on every contact orbital).
+        onsite: on-site energies eps_i (scalar, (N,) sequence, or None).
+    """
+
+    t: float = 1.0
+    J: float = 2.0
+    mu: float = -1.0
+    bias: float = 0.0
+    temperature: float = 0.05
+    t_lead: float = 1.0
+    t_contact: float = 1.0
+    lead: str = "tight-binding"
+    gamma: float = 1.0
+    onsite: object = None
+
+
+@dataclass
+class NEGFResult:
+    """Observables of one spin configuration.
+
+    Attributes:
+        spin_density: (N, 3) s_i = Tr[sigma rho_ii].
+        field: (N, 3) H_i^el = J s_i.
+        charge_density: (N,) electrons per site.
+        current: Landauer particle current, positive left -> right for V > 0.
+        transmission: T(E) at the requested energies (or None).
+        energies: those energies (or None).
+        n_energy_points: Green's function evaluations (poles + quadrature nodes).
+        spin_current_left: (3,) spin current from the left lead into the centre.
+        spin_current_right: (3,) spin current from the centre into the right lead.
+        current_left: particle current from the left lead into the centre (= current).
+        error_estimate: summed quadrature error estimate.
+        info: details (points per part, rounds, method).
+    """
+
+    spin_density: np.ndarray
+    field: np.ndarray
+    charge_density: np.ndarray
+    current: float
+    transmission: np.ndarray | None = None
+    energies: np.ndarray | None = None
+    n_energy_points: int = 0
+    spin_current_left: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    spin_current_right: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    current_left: float = 0.0
+    error_estimate: float = 0.0
+    info: dict = field(default_factory=dict)
+
+
+class NEGFEngine:
+    """Steady-state NEGF of the s-d model on a lattice between two leads.
+
+    Args:
+        lattice: the central region.
+        electrons: :class:`ElectronParams`.
+        solver: "rgf" (default), "petsc" or "dense".
+        tol: the accuracy knob (see module docstring).
+        comm: mpi4py communicator for the energy points, or None (serial).
+        groups: rank groups; each group computes whole blocks together (PETSc solves
+            on the group communicator). Default: every rank alone.
+        eq_method: "auto", "ozaki" or "contour" (see :mod:`.contour`).
+        lead_method: strip lead surface GF: "auto", "modes" or "sancho-rubio".
+        resonances: seed narrow resonances of the window from the eigenstates of the
+            isolated centre ("auto": when 2N <= 2000).
+        block_intervals: quadrature intervals per work block (default from N).
+        solver_options: extra keyword arguments of the solver (e.g. PETSc options).
+    """
+
+    def __init__(
+        self,
+        lattice,
+        electrons: ElectronParams | None = None,
+        solver: str = "rgf",
+        tol: float = DEFAULT_TOL,
+        comm=None,
+        groups: int | None = None,
+        eq_method: str = "auto",
+        lead_method: str = "auto",
+        resonances: str | bool = "auto",
+        block_intervals: int | None = None,
+        solver_options: dict | None = None,
+    ):
+        self.lattice = lattice
+        self.params = electrons or ElectronParams()
+        if not 0 < tol < 1e-1:
+            raise HpcspinError(f"tol = {tol}: must lie in (0, 0.1)")
+        if self.params.temperature < 0:
+            raise HpcspinError("temperature must be >= 0")
+        self.tol = float(tol)
+        self.comm = comm
+        self.part = Partition.of(comm, groups)
+        self.solver_cls = get_solver(solver)
+        self.solver_name = solver
+        self.solver_comm = None
+        if comm is not None and self.part.n_groups < comm.Get_size():
+            self.solver_comm = comm.Split(self.part.group, comm.Get_rank())
+        self.solver_options = dict(solver_options or {})
+        self.eq_method, self.resonances = eq_method, resonances
+        p = self.params
+        self.leads = Leads(lattice, p.lead, p.t_lead, p.t_contact, p.gamma, method=lead_method)
+        n = lattice.n_sites
+        self.block_intervals = block_intervals or int(max(1, min(16, 2_000_000 // (15 * n))))
+
+    # -- public API ------------------------------------------------------------------
+    def system(self, spins) -> OpenSystem:
+        """The open system of one spin configuration."""
+        p = self.params
+        return OpenSystem(self.lattice, spins, self.leads, p.t, p.J, p.onsite)
+
+    def make_solver(self, system):
+        """A solver instance of the configured backend for ``system``."""
+        return self.solver_cls(system, comm=self.solver_comm, **self.solver_options)
+
+    def field(self, spins, bias: float | None = None, mu: float | None = None) -> np.ndarray:
+        """H_i^el = J s_i, (N, 3). Collective over comm."""
+        return self.compute(spins, bias=bias, mu=mu).field
+
+    def compute(
+        self,
+        spins,
+        bias: float | None = None,
+        mu: float | None = None,
+        transmission_energies=None,
+        want_transmission_energies=None,
+    ) -> NEGFResult:
+        """All observables of one spin configuration. Collective over comm.
+
+        Args:
+            spins: (N, 3) unit spins (identical on every rank).
+            bias: V (default: the parameters').
+            mu: mean chemical potential (default: the parameters').
+            transmission_energies: energies where T(E) is wanted (optional).
+            want_transmission_energies: alias of ``transmission_energies``.
+
+        Returns:
+            NEGFResult.
+        """
+        p = self.params
+        v = p.bias if bias is None else float(bias)
+        mu0 = p.mu if mu is None else float(mu)
+        mu_l, mu_r = mu0 + 0.5 * v, mu0 - 0.5 * v
+        temp = p.temperature
+        system = self.system(spins)
+        solver = self.make_solver(system)
+        n = system.n_sites
+        m = 4 * n + _N_EXTRA
+        bounds = system.spectral_bounds()
+        eq = plan_equilibrium(
+            mu_r,
+            temp,
+            bounds,
+            self.tol,
+            method=self.eq_method,
+            wide_band=self.leads.energy_independent,
+        )
+        band = None if self.leads.energy_independent else self.leads.band_bounds()
+        window = plan_window(mu_l, mu_r, temp, self.tol, self._band_edges(), band)
+        if window:
+            seeds = self._seeds(system, window[0].origin, window[-1].origin + window[-1].width)
+            for seg in window:
+                seg.add_energies(seeds)
+        segments = list(eq.segments) + window
+
+        def integrand(k: int, u: np.ndarray) -> np.ndarray:
+            seg = segments[k]
+            z, dz = seg.map(u)
+            if seg.kind == "window":
+                return self._window_values(solver, system, z.real, dz.real, mu_l, mu_r, temp)
+            g = solver.diagonal_blocks(z)
+            w = fermi(z, mu_r, temp) * dz
+            vals = np.zeros((len(u), m))
+            vals[:, : 4 * n] = (-np.imag(pauli_components(g) * w[:, None, None]) / np.pi).reshape(
+                len(u), -1
+            )
+            return vals
+
+        pole_part = self._pole_sum(solver, eq.poles, eq.pole_weights, m)
+        total = pole_part
+        err, npts, info = (
+            eq.fixed_error,
+            len(eq.poles),
+            {"eq_method": eq.method, "poles": len(eq.poles)},
+        )
+        if segments:
+            q = adaptive_integrate(
+                integrand,
+                [s.breakpoints for s in segments],
+                self.tol,
+                part=self.part,
+                block_intervals=self.block_intervals,
+                fixed_error=eq.fixed_error,
+            )
+            total = total + q.value
+            err += q.error
+            npts += q.n_points
+            info.update(
+                quad_points=q.n_points,
+                rounds=q.rounds,
+                intervals=q.n_intervals,
+                converged=q.converged,
+            )
+            if not q.converged:
+                log.warning(
+                    "NEGF quadrature not converged: error estimate %.3g > tol %.3g",
+                    q.error,
+                    self.tol,
+                )
+        dens = total[: 4 * n].reshape(n, 4)
+        dens[:, 0] += eq.constant
+        jl, jr = total[4 * n : 4 * n + 4], total[4 * n + 4 :]
+        s = dens[:, 1:].copy()
+        res = NEGFResult(
+            spin_density=s,
+            field=p.J * s,
+            charge_density=dens[:, 0].copy(),
+            current=float(jr[0]),
+            n_energy_points=int(npts),
+            spin_current_left=jl[1:].copy(),
+            spin_current_right=jr[1:].copy(),
+            current_left=float(jl[0]),
+            error_estimate=float(err),
+            info=info,
+        )
+        te = (
+            transmission_energies
+            if transmission_energies is not None
+            else (want_transmission_energies)
+        )
+        if te is not None:
+            res.energies = np.asarray(te, dtype=float)
+            res.transmission = self._transmission(solver, system, res.energies)
+        return res
+
+    # -- pieces ----------------------------------------------------------------------
+    def _band_edges(self) -> list[float]:
+        if self.leads.energy_independent:
+            return []
+        if self.leads.modes is None:
+            lo, hi = self.leads.band_bounds()
+            return [lo, hi] if self.lattice.width == 1 else []
+        _, e, c = self.leads.modes
+        return sorted(set(np.round(np.concatenate([e - 2 * abs(c), e + 2 * abs(c)]), 14)))
+
+    def _seeds(self, system, lo: float, hi: float) -> np.ndarray:
+        use = self.resonances
+        if use == "auto":
+            use = 2 * system.n_sites <= 2000
+        if not use:
+            return np.zeros(0)
+        return resonance_breakpoints(system, lo, hi)
+
+    def _window_values(self, solver, system, e, de, mu_l, mu_r, temp) -> np.ndarray:
+        col = solver.first_column(e)
+        gl, gr = system.gammas(e)
+        blocks = injected_site_blocks(col, gl)
+        jl, jr = lead_currents(col, gl, gr)
+        w = (fermi(e, mu_l, temp) - fermi(e, mu_r, temp)) * de / (2 * np.pi)
+        dens = pauli_components(blocks).real.reshape(len(e), -1)
+        return np.concatenate([dens, jl, jr], axis=1) * w[:, None]
+
+    def _pole_sum(self, solver, poles, weights, m) -> np.ndarray:
+        n = self.lattice.n_sites
+        size = 15 * self.block_intervals
+        nb = (len(poles) + size - 1) // size
+
+        def block(k):
+            z = poles[k * size : (k + 1) * size]
+            w = weights[k * size : (k + 1) * size]
+            c = pauli_components(solver.diagonal_blocks(z)).real
+            return np.einsum("p,pna->na", w, c).ravel()
+
+        out = np.zeros(m)
+        for part in map_blocks(nb, block, self.part):
+            out[: 4 * n] += part
+        return out
+
+    def _transmission(self, solver, system, energies) -> np.ndarray:
+        size = 15 * self.block_intervals
+        nb = (len(energies) + size - 1) // size
+
+        def block(k):
+            e = energies[k * size : (k + 1) * size]
+            gl, gr = system.gammas(e)
+            return transmission(solver.first_column(e), gl, gr)
+
+        parts = map_blocks(nb, block, self.part)
+        return np.concatenate(parts) if parts else np.zeros(0)

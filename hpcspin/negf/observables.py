@@ -1,0 +1,79 @@
+"""Observables from Green's function blocks (pure numpy kernels).
+
+Conventions: Pauli components c_a(X) = Tr[sigma_a X], a = 0 (charge), x, y, z. The spin
+density is s_i = Tr_spin[sigma rho_ii] (so |s_i| <= 1 per electron), the charge density
+n_i = Tr_spin rho_ii, the field on S_i is H_i^el = J s_i. Currents are particle
+currents (electric current = -e I), positive from left to right for V > 0:
+
+    T(E)      = Tr[Gamma_R G_{L-1,0} Gamma_L G_{L-1,0}^+]
+    j^L_a(E)  = Tr[sigma_a Gamma_L (A_00 - G_00 Gamma_L G_00^+)]   (left lead -> centre)
+    j^R_a(E)  = Tr[sigma_a Gamma_R G_{L-1,0} Gamma_L G_{L-1,0}^+]  (centre -> right lead)
+
+with A_00 = i (G_00 - G_00^+) = (G Gamma G^+)_00 inside the lead band; multiplied by
+(f_L - f_R)/2pi and integrated over the window they give the particle (a = 0) and spin
+currents; the equilibrium part carries none into non-magnetic leads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpcspin.hamiltonian.sd import pauli_components
+
+
+def _dag(x: np.ndarray) -> np.ndarray:
+    return np.conj(np.swapaxes(x, -1, -2))
+
+
+def _slice_pauli_trace(x: np.ndarray) -> np.ndarray:
+    """sum_y c_a(X_yy) for (..., b, b) -> (..., 4)."""
+    b = x.shape[-1]
+    w = b // 2
+    x = x.reshape(x.shape[:-2] + (w, 2, w, 2))
+    d = np.einsum("...yayc->...ac", x)
+    return pauli_components(d)
+
+
+def injected_site_blocks(col: np.ndarray, gam_l: np.ndarray) -> np.ndarray:
+    """Site blocks of G Gamma_L G^+ from the first block column.
+
+    Args:
+        col: (n, L, b, b) blocks G_{x,0}.
+        gam_l: (n, b, b) Gamma_L.
+
+    Returns:
+        (n, N, 2, 2) complex (Hermitian blocks).
+    """
+    n, L, b, _ = col.shape
+    w = b // 2
+    if b == 2:  # chain: Gamma_L = gamma * 1 (spin-degenerate lead)
+        gam = gam_l[:, 0, 0].real[:, None]
+        p, q, r, s = col[..., 0, 0], col[..., 0, 1], col[..., 1, 0], col[..., 1, 1]
+        out = np.empty((n, L, 2, 2), dtype=complex)
+        out[..., 0, 0] = gam * (p.real**2 + p.imag**2 + q.real**2 + q.imag**2)
+        out[..., 1, 1] = gam * (r.real**2 + r.imag**2 + s.real**2 + s.imag**2)
+        out[..., 0, 1] = gam * (p * r.conj() + q * s.conj())
+        out[..., 1, 0] = out[..., 0, 1].conj()
+        return out
+    t = col @ gam_l[:, None]  # (n, L, b, b)
+    c4 = col.reshape(n, L, w, 2, b)
+    t4 = t.reshape(n, L, w, 2, b)
+    blocks = np.einsum("nlyak,nlyck->nlyac", t4, np.conj(c4))
+    return blocks.reshape(n, L * w, 2, 2)
+
+
+def lead_currents(col: np.ndarray, gam_l: np.ndarray, gam_r: np.ndarray):
+    """Spectral currents j^L_a(E), j^R_a(E), each (n, 4); j^R_0 = T(E)."""
+    g00 = col[:, 0]
+    glast = col[:, -1]
+    a00 = 1j * (g00 - _dag(g00))
+    inj0 = g00 @ gam_l @ _dag(g00)
+    jl = _slice_pauli_trace(gam_l @ (a00 - inj0)).real
+    jr = _slice_pauli_trace(gam_r @ glast @ gam_l @ _dag(glast)).real
+    return jl, jr
+
+
+def transmission(col: np.ndarray, gam_l: np.ndarray, gam_r: np.ndarray) -> np.ndarray:
+    """T(E) = Tr[Gamma_R G_{L-1,0} Gamma_L G_{L-1,0}^+], shape (n,)."""
+    glast = col[:, -1]
+    return np.real(np.einsum("nij,nji->n", gam_r @ glast @ gam_l, _dag(glast)))

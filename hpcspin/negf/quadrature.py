@@ -1,0 +1,283 @@
+"""Adaptive Gauss-Kronrod quadrature of vector-valued integrands, in blocks over ranks.
+
+Work is cut into *blocks* (a few quadrature intervals, or a few fixed nodes) whose
+content depends only on the problem, never on the number of ranks. Block ``k`` is
+computed by rank group ``k % n_groups``; per-interval error estimates are gathered
+on every rank, so every rank takes the same refinement decisions; the final sum adds
+per-block partial sums in block order. Results are therefore bit-identical at any rank
+count (and to ``comm=None``).
+
+The communicator is passed in (an mpi4py communicator or None); this module never
+imports mpi4py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+# Gauss-Kronrod 7-15 rule on [-1, 1] (QUADPACK qk15).
+_XK = np.array(
+    [
+        0.991455371120812639206854697526329,
+        0.949107912342758524526189684047851,
+        0.864864423359769072789712788640926,
+        0.741531185599394439863864773280788,
+        0.586087235467691130294144845693013,
+        0.405845151377397166906606412076961,
+        0.207784955007898467600689403773245,
+        0.000000000000000000000000000000000,
+    ]
+)
+_WK = np.array(
+    [
+        0.022935322010529224963732008058970,
+        0.063092092629978553290700663189204,
+        0.104790010322250183839876322541518,
+        0.140653259715525918745189590510238,
+        0.169004726639267902826583426598550,
+        0.190350578064785409913256402421014,
+        0.204432940075298892414161999234649,
+        0.209482141084727828012999174891714,
+    ]
+)
+_WG = np.array(
+    [
+        0.129484966168869693270611432679082,
+        0.279705391489276667901467771423780,
+        0.381830050505118944950369775488975,
+        0.417959183673469387755102040816327,
+    ]
+)
+GK_NODES = np.concatenate([-_XK[:-1], _XK[::-1]])  # 15 nodes, ascending
+GK_WEIGHTS = np.concatenate([_WK[:-1], _WK[::-1]])
+GAUSS_WEIGHTS = np.zeros(15)
+GAUSS_WEIGHTS[1:15:2] = np.concatenate([_WG[:-1], _WG[::-1]])
+
+
+@dataclass
+class Partition:
+    """Ranks grouped for block work.
+
+    Attributes:
+        comm: mpi4py communicator or None (serial).
+        n_groups: number of groups (each computes whole blocks).
+        group: this rank's group.
+        leader: True on the rank that contributes its group's results.
+    """
+
+    comm: object = None
+    n_groups: int = 1
+    group: int = 0
+    leader: bool = True
+
+    @classmethod
+    def of(cls, comm, n_groups: int | None = None) -> Partition:
+        """Every rank its own group (default), or ``n_groups`` contiguous groups."""
+        if comm is None:
+            return cls()
+        size, rank = comm.Get_size(), comm.Get_rank()
+        g = size if n_groups is None else max(1, min(int(n_groups), size))
+        per = size // g
+        group = min(rank // per, g - 1)
+        first = group * per
+        return cls(comm=comm, n_groups=g, group=group, leader=rank == first)
+
+    def mine(self, k: int) -> bool:
+        """True if this rank's group computes block k."""
+        return k % self.n_groups == self.group
+
+    def gather(self, items: dict) -> dict:
+        """Union of every leader's {block: result}. Collective over comm."""
+        if self.comm is None:
+            return dict(items)
+        parts = self.comm.allgather(items if self.leader else {})
+        out = {}
+        for p in parts:
+            out.update(p)
+        return out
+
+
+def map_blocks(n_blocks: int, fn: Callable[[int], object], part: Partition) -> list:
+    """[fn(0), ..., fn(n_blocks-1)], each computed by one group. Collective over part.comm."""
+    local = {k: fn(k) for k in range(n_blocks) if part.mine(k)}
+    allres = part.gather(local)
+    return [allres[k] for k in range(n_blocks)]
+
+
+@dataclass
+class QuadResult:
+    """Outcome of :func:`adaptive_integrate`.
+
+    Attributes:
+        value: the integral (M,).
+        error: estimated absolute error (sum over intervals of max_c |K - G|).
+        n_points: integrand evaluations.
+        n_intervals: final intervals.
+        rounds: refinement rounds.
+        converged: error <= tol.
+    """
+
+    value: np.ndarray
+    error: float
+    n_points: int
+    n_intervals: int
+    rounds: int
+    converged: bool
+
+
+def _error_estimate(vals, kr, gr, half, estimate: str) -> np.ndarray:
+    """Per-interval error: max over components of the (scaled) |K - G|."""
+    d = np.abs(kr - gr)
+    if estimate == "strict":
+        return d.max(axis=1)
+    # QUADPACK qk15: resasc = int |f - mean f|; err = resasc min(1, (200 d / resasc)^1.5).
+    mean = kr / (2 * half[:, None])
+    resasc = np.einsum("j,ijm->im", GK_WEIGHTS, np.abs(vals - mean[:, None, :])) * half[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = np.where(resasc > 0, resasc * np.minimum(1.0, (200 * d / resasc) ** 1.5), d)
+    return scaled.max(axis=1)
+
+
+def _split_blocks(items: list, block_intervals: int) -> list[list]:
+    """Group (segment, a, b) items into blocks of one segment each, in order."""
+    blocks, cur = [], []
+    for it in items:
+        if cur and (it[0] != cur[-1][0] or len(cur) >= block_intervals):
+            blocks.append(cur)
+            cur = []
+        cur.append(it)
+    if cur:
+        blocks.append(cur)
+    return blocks
+
+
+def _choose_splits(errs: np.ndarray, widths: np.ndarray, tol: float, scale: np.ndarray):
+    """Indices of intervals to bisect so that the rest sums below tol/2."""
+    can = widths > 1e-13 * np.maximum(1.0, scale)
+    order = np.lexsort((np.arange(len(errs)), -errs))  # largest first, ties by index
+    remaining = errs.sum()
+    chosen = []
+    for i in order:
+        if remaining <= 0.5 * tol:
+            break
+        if can[i]:
+            chosen.append(i)
+        remaining -= errs[i]
+    return sorted(chosen)
+
+
+def adaptive_integrate(
+    func: Callable[[int, np.ndarray], np.ndarray],
+    breakpoints: list[np.ndarray],
+    tol: float,
+    part: Partition | None = None,
+    block_intervals: int = 8,
+    max_rounds: int = 60,
+    fixed_error: float = 0.0,
+    estimate: str = "strict",
+) -> QuadResult:
+    """Globally adaptive GK15 integration of several segments at once.
+
+    Args:
+        func: ``func(segment, u)`` -> (len(u), M) real integrand values on segment
+            ``segment`` at parameters ``u``.
+        breakpoints: per segment, the sorted initial breakpoints (>= 2 each).
+        tol: target for the total error estimate (all segments together).
+        part: rank partition (None: serial).
+        block_intervals: intervals per block (fixes the blocking, independent of ranks).
+        max_rounds: bound on refinement rounds.
+        fixed_error: error already spent elsewhere (subtracted from the budget).
+        estimate: "quadpack" (QUADPACK's scaled |K - G|, an estimate of the Kronrod
+            error) or "strict" (|K - G| itself, the Gauss error: very pessimistic).
+
+    Returns:
+        QuadResult. Collective over part.comm.
+    """
+    part = part or Partition()
+    pending = [
+        (s, float(a), float(b))
+        for s, bp in enumerate(breakpoints)
+        for a, b in zip(bp[:-1], bp[1:])
+        if b > a
+    ]
+    active: dict[int, tuple] = {}  # interval id -> (seg, a, b, err, block id)
+    local_k: dict[int, np.ndarray] = {}  # interval id -> K (owned blocks only)
+    block_members: list[list[int]] = []
+    next_id, n_points, rounds = 0, 0, 0
+    budget = max(tol - fixed_error, 0.5 * tol)
+    while pending:
+        rounds += 1
+        blocks = _split_blocks(pending, block_intervals)
+        ids0 = next_id
+        first_block = len(block_members)
+        local_err = {}
+        for kb, blk in enumerate(blocks):
+            bid = first_block + kb
+            ids = list(range(next_id, next_id + len(blk)))
+            next_id += len(blk)
+            block_members.append(ids)
+            if not part.mine(bid):
+                continue
+            seg = blk[0][0]
+            a = np.array([it[1] for it in blk])
+            b = np.array([it[2] for it in blk])
+            half = 0.5 * (b - a)
+            u = (0.5 * (a + b))[:, None] + half[:, None] * GK_NODES[None, :]
+            vals = func(seg, u.ravel())
+            vals = vals.reshape(len(blk), 15, -1)
+            kr = np.einsum("j,ijm->im", GK_WEIGHTS, vals) * half[:, None]
+            gr = np.einsum("j,ijm->im", GAUSS_WEIGHTS, vals) * half[:, None]
+            err = _error_estimate(vals, kr, gr, half, estimate)
+            for j, i in enumerate(ids):
+                local_k[i] = kr[j]
+            local_err[bid] = err
+        n_points += 15 * len(pending)
+        errs_by_block = part.gather(local_err)
+        for kb, blk in enumerate(blocks):
+            bid = first_block + kb
+            for j, it in enumerate(blk):
+                active[block_members[bid][j]] = (*it, float(errs_by_block[bid][j]), bid)
+        del ids0
+        keys = sorted(active)
+        errs = np.array([active[k][3] for k in keys])
+        widths = np.array([active[k][2] - active[k][1] for k in keys])
+        scale = np.array([max(abs(active[k][1]), abs(active[k][2])) for k in keys])
+        if errs.sum() <= budget or rounds >= max_rounds:
+            break
+        chosen = _choose_splits(errs, widths, budget, scale)
+        if not chosen:
+            break
+        pending = []
+        for i in chosen:
+            seg, a, b, _, _ = active.pop(keys[i])
+            local_k.pop(keys[i], None)
+            m = 0.5 * (a + b)
+            pending += [(seg, a, m), (seg, m, b)]
+        pending.sort()
+    # Final sum: per-block partial sums of the surviving intervals, added in block order.
+    final = set(active)
+
+    def partial(bid):
+        acc = None
+        for i in block_members[bid]:
+            if i in final:
+                acc = local_k[i].copy() if acc is None else acc + local_k[i]
+        return acc
+
+    partials = map_blocks(len(block_members), partial, part)
+    value = None
+    for p in partials:
+        if p is not None:
+            value = p.copy() if value is None else value + p
+    total_err = float(sum(v[3] for v in active.values()))
+    return QuadResult(
+        value=value,
+        error=total_err,
+        n_points=n_points,
+        n_intervals=len(active),
+        rounds=rounds,
+        converged=total_err <= budget,
+    )

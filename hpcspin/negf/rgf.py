@@ -1,0 +1,167 @@
+"""Recursive Green's functions over slices, batched over energies (pure numpy kernels).
+
+The central Hamiltonian is block tridiagonal: diagonal slice blocks ``hd`` (L, b, b) and a
+coupling ``v = H_{x, x+1}`` (b, b), the same for every x. Self-energies ``sl`` and ``sr``
+(n, b, b) act on slice 0 and slice L-1. Every kernel works on a batch of n energies at
+once (numpy batched linear algebra on (n, b, b) stacks; closed-form inverses for b = 2),
+costs O(L b^3) per energy and stores O(L n b^2) numbers.
+
+Left-connected self-energy of slice x (everything at x' < x, plus Sigma_L):
+    SL_0 = Sigma_L,  SL_x = v^+ [z - hd_{x-1} - SL_{x-1}]^-1 v
+Right-connected (everything at x' > x, plus Sigma_R):
+    SR_{L-1} = Sigma_R,  SR_x = v [z - hd_{x+1} - SR_{x+1}]^-1 v^+
+Then G_xx = [z - hd_x - SL_x - SR_x]^-1 (all x at once), and the first block column
+G_{x,0} = gR_x v^+ G_{x-1,0} with gR_x = [z - hd_x - SR_x]^-1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def inv_small(a: np.ndarray) -> np.ndarray:
+    """Inverse of stacked square matrices (..., b, b); closed form for b <= 2."""
+    b = a.shape[-1]
+    if b == 1:
+        return 1.0 / a
+    if b != 2:
+        return np.linalg.inv(a)
+    a00, a01, a10, a11 = a[..., 0, 0], a[..., 0, 1], a[..., 1, 0], a[..., 1, 1]
+    r = 1.0 / (a00 * a11 - a01 * a10)
+    out = np.empty_like(a)
+    out[..., 0, 0] = a11 * r
+    out[..., 0, 1] = -a01 * r
+    out[..., 1, 0] = -a10 * r
+    out[..., 1, 1] = a00 * r
+    return out
+
+
+def scalar_coupling(v: np.ndarray) -> complex | None:
+    """C if v == c * identity (chain, square strip), else None."""
+    c = v[0, 0]
+    if np.array_equal(v, c * np.eye(v.shape[0])):
+        return complex(c)
+    return None
+
+
+def _zi(z: np.ndarray, b: int) -> np.ndarray:
+    return z[:, None, None] * np.eye(b)
+
+
+def connected_self_energies(hd, v, z, sl, sr, right_only: bool = False):
+    """Left- and right-connected self-energies SL, SR, each (L, n, b, b).
+
+    Args:
+        hd: (L, b, b) diagonal slice blocks.
+        v: (b, b) coupling H_{x, x+1}.
+        z: (n,) complex energies.
+        sl: (n, b, b) left lead self-energy on slice 0.
+        sr: (n, b, b) right lead self-energy on slice L-1.
+        right_only: compute SR only (SL is returned as None).
+
+    Returns:
+        (SL, SR).
+    """
+    hd = np.asarray(hd, dtype=complex)
+    L, b = hd.shape[0], hd.shape[1]
+    n = len(z)
+    zi = _zi(z, b)
+    c = scalar_coupling(v)
+    vh = v.conj().T
+    if right_only:
+        sr_all = np.empty((L, n, b, b), dtype=complex)
+        sr_all[L - 1] = sr
+        for x in range(L - 1, 0, -1):
+            g = inv_small(zi - hd[x] - sr_all[x])
+            sr_all[x - 1] = abs(c) ** 2 * g if c is not None else v @ g @ vh
+        return None, sr_all
+    # Both sweeps in one loop: pair k holds (left slice k, right slice L-1-k).
+    s2 = np.empty((L, 2, n, b, b), dtype=complex)
+    s2[0, 0], s2[0, 1] = sl, sr
+    hpair = np.stack([hd, hd[::-1]], axis=1)[:, :, None]
+    for k in range(L - 1):
+        g = inv_small(zi - hpair[k] - s2[k])
+        if c is not None:
+            np.multiply(g, abs(c) ** 2, out=s2[k + 1])
+        else:
+            s2[k + 1, 0] = vh @ g[0] @ v
+            s2[k + 1, 1] = v @ g[1] @ vh
+    return s2[:, 0], s2[::-1, 1]
+
+
+def rgf_diagonal(hd, v, z, sl, sr) -> np.ndarray:
+    """Diagonal slice blocks G^r_{xx}(z), shape (L, n, b, b). Arguments as above."""
+    z = np.atleast_1d(np.asarray(z, dtype=complex))
+    sl_all, sr_all = connected_self_energies(hd, v, z, sl, sr)
+    b = hd.shape[1]
+    a = _zi(z, b)[None] - np.asarray(hd, complex)[:, None] - sl_all
+    a -= sr_all
+    return inv_small(a)
+
+
+def _inv2_rows(a: np.ndarray) -> np.ndarray:
+    """Inverse of 2x2 matrices stored as rows (..., 4, n) = (a00, a01, a10, a11)."""
+    r = 1.0 / (a[..., 0, :] * a[..., 3, :] - a[..., 1, :] * a[..., 2, :])
+    out = a[..., [3, 1, 2, 0], :]
+    out *= _SIGN2[:, None] * r[..., None, :]
+    return out
+
+
+_SIGN2 = np.array([1.0, -1.0, -1.0, 1.0])
+_I1, _J1 = np.array([0, 0, 2, 2]), np.array([0, 1, 0, 1])
+_I2, _J2 = np.array([1, 1, 3, 3]), np.array([2, 3, 2, 3])
+
+
+def _chain_column0(hd, c: complex, z, sl, sr) -> np.ndarray:
+    """rgf_column0 for b = 2 and a scalar coupling (the chain), 2x2 blocks as 4 rows.
+
+    Same recursion as the general kernel; each 2x2 product or inverse is a handful of
+    numpy operations on length-n rows, which is several times faster than batched
+    matmul/inv on (n, 2, 2) stacks.
+    """
+    L, n = hd.shape[0], len(z)
+    k = np.empty((L, 4, n), dtype=complex)
+    k[:] = -hd.reshape(L, 4)[:, :, None]
+    k[:, 0] += z
+    k[:, 3] += z
+    c2 = abs(c) ** 2
+    g = np.empty((L, 4, n), dtype=complex)  # right-connected gR_x
+    g[L - 1] = _inv2_rows(k[L - 1] - sr.reshape(n, 4).T)
+    for x in range(L - 2, 0, -1):
+        a = k[x] - c2 * g[x + 1]
+        g[x] = _inv2_rows(a)
+    a0 = k[0] - sl.reshape(n, 4).T
+    a0 -= c2 * g[1] if L > 1 else sr.reshape(n, 4).T
+    out = np.empty((L, 4, n), dtype=complex)
+    out[0] = _inv2_rows(a0)
+    g[1:] *= np.conj(c)
+    for x in range(1, L):
+        gx, cp = g[x], out[x - 1]
+        out[x] = gx[_I1] * cp[_J1] + gx[_I2] * cp[_J2]
+    return out.transpose(0, 2, 1).reshape(L, n, 2, 2)
+
+
+def rgf_column0(hd, v, z, sl, sr) -> np.ndarray:
+    """First block column G^r_{x,0}(z), shape (L, n, b, b). Arguments as above."""
+    z = np.atleast_1d(np.asarray(z, dtype=complex))
+    hd = np.asarray(hd, dtype=complex)
+    L, b = hd.shape[0], hd.shape[1]
+    c = scalar_coupling(v)
+    if b == 2 and c is not None:
+        return _chain_column0(hd, c, z, sl, sr)
+    _, sr_all = connected_self_energies(hd, v, z, sl, sr, right_only=True)
+    zi = _zi(z, b)
+    out = np.empty_like(sr_all)
+    out[0] = inv_small(zi - hd[0] - sl - sr_all[0])
+    if L == 1:
+        return out
+    gr = inv_small(zi[None] - hd[1:, None] - sr_all[1:])
+    c = scalar_coupling(v)
+    vh = v.conj().T
+    for x in range(1, L):
+        if c is not None:
+            np.matmul(gr[x - 1], out[x - 1], out=out[x])
+            out[x] *= np.conj(c)
+        else:
+            out[x] = gr[x - 1] @ (vh @ out[x - 1])
+    return out

@@ -1,0 +1,57 @@
+"""The open system: central s-d Hamiltonian of one spin configuration plus two leads."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpcspin.hamiltonian.sd import sd_matrix, slice_blocks
+from hpcspin.negf.leads import Leads, gamma_of
+
+
+class OpenSystem:
+    """Central region (block tridiagonal, slice blocks b = 2W) attached to two leads.
+
+    Args:
+        lattice: the central region.
+        spins: (N, 3) classical spins.
+        leads: a :class:`~hpcspin.negf.leads.Leads`.
+        t: central hopping.
+        J: s-d exchange.
+        onsite: on-site energies (scalar, (N,) or None).
+    """
+
+    def __init__(self, lattice, spins, leads: Leads, t: float = 1.0, J: float = 2.0, onsite=None):
+        self.lattice, self.leads = lattice, leads
+        self.t, self.J, self.onsite = float(t), float(J), onsite
+        self.spins = np.asarray(spins, dtype=float)
+        self.hd, self.v = slice_blocks(lattice, self.spins, t, J, onsite)
+        self.n_sites = lattice.n_sites
+        self.n_slices = lattice.length
+        self.block = 2 * lattice.width
+
+    def self_energies(self, z) -> tuple[np.ndarray, np.ndarray]:
+        """(Sigma_L, Sigma_R), each (n, b, b), on slice 0 and slice L-1."""
+        return self.leads.self_energies(z)
+
+    def gammas(self, z) -> tuple[np.ndarray, np.ndarray]:
+        """(Gamma_L, Gamma_R), each (n, b, b)."""
+        sl, sr = self.self_energies(z)
+        return gamma_of(sl), gamma_of(sr)
+
+    def matrix(self):
+        """Central Hamiltonian as a scipy.sparse CSR matrix (2N x 2N)."""
+        return sd_matrix(self.lattice, self.spins, self.t, self.J, self.onsite)
+
+    def spectral_bounds(self) -> tuple[float, float]:
+        """Gershgorin bounds of the whole (leads + centre) spectrum, bound states included."""
+        h = np.abs(self.hd).sum(axis=2).max(axis=0)  # per orbital of a slice
+        d = np.real(np.diagonal(self.hd, axis1=1, axis2=2))
+        radius = np.abs(self.hd).sum(axis=2) - np.abs(d)
+        coup = np.abs(self.v).sum(1) + np.abs(self.v).sum(0)
+        tc = abs(self.leads.t_contact / self.leads.t_lead) if self.leads.t_lead else 1.0
+        coup = coup * max(1.0, tc)
+        lo = float((d - radius - coup).min())
+        hi = float((d + radius + coup).max())
+        del h
+        blo, bhi = self.leads.band_bounds()
+        return min(lo, blo), max(hi, bhi)
