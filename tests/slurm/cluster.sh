@@ -125,6 +125,7 @@ start() {
 		log "already running (SLURM_CONF=$CONF)"
 		return 0
 	fi
+	[[ $(id -u) == 0 ]] || die "starting the test cluster needs root (munged, /run/slurm, apt-get)"
 	install_packages
 	# Never run next to SLURM daemons we did not start (a real site's, or a stale run).
 	local p

@@ -243,6 +243,8 @@ SCENARIO_ORDER = [
     "job_dyn_timelimit",
     "job_dyn_interrupted",
     "job_dyn_reference",
+    "job_datagen_interrupted",
+    "job_datagen_reference",
     "job_fault",
     "job_bad_deck",
 ]
@@ -276,6 +278,20 @@ def job_dyn_timelimit(slurm, workroot) -> Scenario:
         options=["--time=1", "--signal=B:USR1@45"],
         env={"HPCSPIN_MAX_SEGMENTS": "2"},
     )
+
+
+@pytest.fixture(scope="session")
+def job_datagen_reference(slurm, workroot) -> Scenario:
+    """datagen deck, run without interruption (its dataset also feeds the train job)."""
+    return submit(slurm, workroot, "gen_ref", "datagen.sbatch", "datagen.toml")
+
+
+@pytest.fixture(scope="session")
+def job_datagen_interrupted(slurm, workroot) -> Scenario:
+    """The same deck, warned once some configurations are flagged done."""
+    s = submit(slurm, workroot, "gen_int", "datagen.sbatch", "datagen.toml")
+    signal_when(s, r"INFO hpcspin\.progress: configs [1-9]\d*/")
+    return s
 
 
 @pytest.fixture(scope="session")
