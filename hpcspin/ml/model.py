@@ -287,6 +287,22 @@ class ForceModel(nn.Module):
         out = {k: res[k] for k in ("eq", "neq", "total")} if parts else res["total"]
         return (out, pot) if potentials else out
 
+    def local_field_numpy(
+        self, spins, valid=None, halo=(0, 0), globals_=None, device=None
+    ) -> np.ndarray:
+        """:meth:`local_field` for numpy callers: float64 numpy array (nx, ny, 3) out.
+
+        Args:
+            spins: (nx, ny, 3) spins of the domain, halo included.
+            valid: (nx, ny) bool, True on real sites; None = all.
+            halo: (hx, hy) ghost width.
+            globals_: global inputs (see :meth:`globals_tensor`).
+            device: ignored if None; the model's device is used (move the model with ``.to``).
+        """
+        del device
+        out = self.local_field(spins, valid, halo, globals_)
+        return out.detach().to("cpu", torch.float64).numpy()
+
     def _descriptors(self, sp, vp, block, need_vec):
         """Descriptors (M, F0) and basis (n_basis, 3, M) of a block of centre cells.
 

@@ -283,3 +283,15 @@ def test_no_owned_cells_is_an_error():
     model = make("E", globals_=())
     with pytest.raises(HpcspinError):
         model.local_field(np.zeros((4, 1, 3)), None, (2, 0))
+
+
+def test_numpy_wrapper_and_inference_mode():
+    model = make("EA", globals_=())
+    s = random_spins(9, seed=3).reshape(9, 1, 3)
+    ref = model.local_field(s, None, (0, 0))
+    got = model.local_field_numpy(s, None, (0, 0))
+    assert got.dtype == np.float64 and got.shape == (9, 1, 3)
+    np.testing.assert_array_equal(got, ref.numpy())
+    with torch.inference_mode():
+        inf = model.local_field(torch.as_tensor(s), None, (0, 0))
+    np.testing.assert_array_equal(inf.numpy(), got)
