@@ -135,7 +135,7 @@ class Segment:
             return z + 0j, 0.5 * np.pi * self.width * np.sin(np.pi * u) + 0j
         if self.shape == "tail":
             z = self.origin - self.width * u / (1.0 - u)
-            return z + 0j, -self.width / (1.0 - u) ** 2 + 0j
+            return z + 0j, self.width / (1.0 - u) ** 2 + 0j  # int_{-inf}^{E_B}: |dE/du|
         return u + 1j * self.height, np.ones_like(u) + 0j
 
 
