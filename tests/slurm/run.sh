@@ -4,6 +4,8 @@
 #
 #   HPCSPIN_SLURM_TIMEOUT=s      bound on the pytest run (default 270 s)
 #   HPCSPIN_SLURM_KEEP=1         leave the cluster running afterwards
+#   HPCSPIN_SLURM_BASETEMP=dir   where the jobs run and their logs stay afterwards
+#                                (default /tmp/hpcspin-slurm-tests, emptied at start)
 #   HPCSPIN_SLURM_PARTITION=p    use partition p of the SLURM the environment points at
 #                                (a real site's test partition, on purpose) instead of
 #                                the private cluster; needs HPCSPIN_SLURM_WORKDIR (shared)
@@ -27,7 +29,8 @@ fi
 export HPCSPIN_SLURM_SUITE=1 PYTHONUNBUFFERED=1
 
 timeout --kill-after=10 "${HPCSPIN_SLURM_TIMEOUT:-270}" \
-	"$PY" -m pytest -p no:cacheprovider -m slurm $HERE -v "$@"
+	"$PY" -m pytest -p no:cacheprovider -m slurm $HERE -v \
+	--basetemp="${HPCSPIN_SLURM_BASETEMP:-/tmp/hpcspin-slurm-tests}" "$@"
 rc=$?
 [[ $rc == 124 || $rc == 137 ]] && echo "run.sh: the SLURM suite exceeded its time limit" >&2
 echo "run.sh: SLURM suite exit $rc in $(($(date +%s) - t0)) s" >&2
