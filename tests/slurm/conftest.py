@@ -95,6 +95,17 @@ class Slurm:
         jobs = [j for j in jobs if j.get("WorkDir") == str(workdir)]
         return sorted(jobs, key=lambda j: int(j["JobId"]))
 
+    def wait_job(self, jobid: int, timeout: float) -> dict:
+        """Wait until one job has ended; its record (fails the test on time-out)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(jobid)
+            if job.get("JobState") in TERMINAL:
+                return job
+            time.sleep(0.5)
+        pytest.fail(f"job {jobid} still not ended after {timeout:.0f} s: {self.job(jobid)}")
+        return {}
+
     def signal_batch(self, jobid: int, sig: str = "USR1") -> None:
         """Signal the batch shell only, as ``--signal=B:SIG@T`` does before the limit."""
         _run(["scancel", "--batch", f"--signal={sig}", str(jobid)])

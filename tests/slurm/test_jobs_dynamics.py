@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.slurm
 
+DECKS = Path(__file__).resolve().parent / "decks"
 PER_FRAME = ("spins", "time", "step", "wall_x", "magnetisation", "energy", "current")
 
 
@@ -48,6 +50,27 @@ def test_dynamics_job_writes_its_outputs(reference):
     assert summary["n_ranks"] == 2 and summary["steps"] == 2000
     assert n == 101 and fr["step"][-1] == 2000
     assert "segment 1/10" in s.log() and "finished (segment 1)" in s.log()
+
+
+def test_finished_run_submitted_again_does_no_work(reference):
+    """A segment that starts after the run is complete must exit 0 at once, unchanged."""
+    s = reference
+    traj = s.workdir / "out" / "trajectory.h5"
+    before = traj.read_bytes()
+    jobid = s.slurm.sbatch(
+        "dynamics.sbatch",
+        str(DECKS / "dynamics.toml"),
+        workdir=s.workdir,
+        options=["-n", "2", "--job-name=t-dyn_again", "--output=again-%j.out"],
+    )
+    job = s.slurm.wait_job(jobid, timeout=90)
+    log = (s.workdir / f"again-{jobid}.out").read_text()
+    if job.get("JobState") != "COMPLETED" or "finished (segment 1)" not in log:
+        s.fail(f"job {jobid} ended {job.get('JobState')} {job.get('ExitCode')}:\n{log}")
+    if traj.read_bytes() != before:
+        s.fail("a finished run started again changed its trajectory")
+    if re.search(r"progress: (relax )?steps", log):
+        s.fail(f"a finished run started again computed steps:\n{log}")
 
 
 def test_warned_dynamics_job_resumes_bit_identical(reference, job_dyn_interrupted):
