@@ -29,7 +29,7 @@ def test_parallel_training_matches_serial(comm, head):
     lat = make_lattice("chain", s.shape[1])
     spec = ModelSpec(head=head, radius=2, hidden=(8, 8), globals=("bias",))
     cfg = TrainConfig(
-        epochs=4,
+        epochs=3,
         lr=5e-3,
         batch_size=5,
         block_size=2,

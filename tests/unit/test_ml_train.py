@@ -12,7 +12,7 @@ import torch
 from hpcspin.errors import HpcspinError
 from hpcspin.lattice import make_lattice
 from hpcspin.ml.metrics import net_torque, transverse_r2, transverse_rmse
-from hpcspin.ml.model import ModelSpec
+from hpcspin.ml.model import ModelSpec, build_model
 from hpcspin.ml.modelfile import load_model
 from hpcspin.ml.train import TrainConfig, data_fingerprint, split_configs, train_model
 
@@ -168,3 +168,24 @@ def test_bad_inputs():
         fit("E", field_E(SPINS), epochs=1, globals_=("bias",))
     with pytest.raises(HpcspinError, match="n_cfg"):
         train_model(SPINS, SPINS[:, :3], LAT, ModelSpec(head="E", radius=2), TrainConfig())
+
+
+def test_early_stopping_and_restores_best():
+    h = field_E(SPINS[:8])
+    cfg = TrainConfig(
+        epochs=50, lr=0.0, batch_size=4, val_fraction=0.25, patience=2, schedule="none"
+    )
+    res = train_model(SPINS[:8], h, LAT, ModelSpec(head="E", radius=2, hidden=(4,)), cfg)
+    assert res.metrics["epochs_run"] == 3  # best at epoch 1, no improvement in 2 more
+    assert res.metrics["best_val_loss"] == res.history[0]["val_loss"]
+
+
+def test_float32_model_matches_float64():
+    lat = make_lattice("chain", 12)
+    s = SPINS[0, :12]
+    m64 = build_model(ModelSpec(head="E+vector", radius=2, hidden=(8,)), seed=4)
+    m32 = build_model(ModelSpec(head="E+vector", radius=2, hidden=(8,), dtype="float32"))
+    m32.load_state_dict({k: v.float() for k, v in m64.state_dict().items()})
+    h64, h32 = m64.field(s, lat), m32.field(s, lat)
+    assert np.abs(h64).max() > 1e-2
+    np.testing.assert_allclose(h32, h64, atol=1e-5)
