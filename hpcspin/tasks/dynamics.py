@@ -21,7 +21,7 @@ from hpcspin.dynamics.forces import ClassicalForce, DomainField, MLForce, NEGFFo
 from hpcspin.dynamics.integrators import make_integrator
 from hpcspin.dynamics.llg import max_torque
 from hpcspin.dynamics.observables import wall_centre
-from hpcspin.errors import RunInterrupted
+from hpcspin.errors import HpcspinError, RunInterrupted
 from hpcspin.io import checkpoint as ckpt
 from hpcspin.io.trajectory import TrajectoryWriter
 from hpcspin.log import Progress, get_logger
@@ -90,7 +90,11 @@ class Run:
             from hpcspin.ml.device import pick_device
 
             device = pick_device(self.ctx.local_rank, cfg.parallel.device)
-            model = load_model(cfg.model.file, lattice=self.lattice).to(device)
+            try:
+                model = load_model(cfg.model.file, lattice=self.lattice).to(device)
+            except HpcspinError as exc:
+                exc.collective = True  # every rank reads the same file and fails alike
+                raise
             log.info(
                 "ML model %s (head %s, radius %s) on %s",
                 cfg.model.file,
