@@ -7,6 +7,9 @@ of them: load balance without a master rank, and every rank stays free to enter 
 collective writes at the batch end. Which rank computes a configuration never changes
 its result (each one is computed serially), so datasets are identical at any rank count.
 
+Within a batch the expensive configurations go first (:func:`longest_first`), so
+the ranks run out of work at nearly the same time.
+
 Stopping: a rank that must stop (a signal) stops taking work and pushes the counter past
 the batch end, so the other ranks finish their current configuration and stop too; the
 stop is then agreed on at the batch boundary.
@@ -31,6 +34,15 @@ def batches(pending, per_batch: int):
     pending = list(pending)
     for start in range(0, len(pending), per_batch):
         yield pending[start : start + per_batch]
+
+
+def longest_first(items, cost) -> list:
+    """Items sorted by decreasing ``cost(item)``, stable.
+
+    Handing out the expensive ones first leaves only cheap ones for the end of a
+    batch, where ranks wait for each other.
+    """
+    return sorted(items, key=lambda item: -cost(item))
 
 
 class SharedCounter:

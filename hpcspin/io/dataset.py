@@ -73,8 +73,8 @@ NEGF_JSON = "negf_json"  # str: solver and accuracy
 _VECTORS = (SPINS, FIELD, FIELD_EQ, DENSITY)
 _FLOAT_SCALARS = (BIAS, MU, CURRENT, NOISE, WALL_CENTER, WALL_WIDTH)
 _INT_SCALARS = {SAMPLE_KIND: (np.int8, -1), SESSION: (np.int16, -1), DONE: (np.uint8, 0)}
-#: Row data a writer passes for each configuration (everything but done/session).
-ROW_FIELDS = (SPINS, FIELD, FIELD_EQ, DENSITY, *_FLOAT_SCALARS, SAMPLE_KIND)
+#: Row data a writer passes for each configuration (everything but done).
+ROW_FIELDS = (SPINS, FIELD, FIELD_EQ, DENSITY, *_FLOAT_SCALARS, SAMPLE_KIND, SESSION)
 
 
 def layout(n_configs: int, n_sites: int, with_equilibrium: bool) -> dict:
@@ -163,27 +163,32 @@ def inspect_dataset(path: str) -> DatasetInfo:
 class DatasetWriter:
     """An open dataset file that ranks write rows into. Collective over comm.
 
-    Parallel h5py: one shared file (mpio), collective writes of each rank's rows.
-    Otherwise rank 0 holds the file and the other ranks send it their rows.
+    Parallel h5py: one shared file (mpio); each rank writes its own rows, by default
+    in collective mode (MPI-IO can aggregate the rows of all ranks into large
+    contiguous writes: what parallel file systems need at scale). Independent mode
+    avoids the rendezvous of every write: on one node with few ranks it is cheaper
+    (see docs/datagen.md). Without parallel h5py rank 0 holds the file and the other
+    ranks send it their rows.
 
     Args:
         path: file path.
         comm: communicator, or None for serial.
+        collective: collective (True) or independent (False) MPI-IO data writes.
     """
 
-    def __init__(self, path: str, comm=None):
+    def __init__(self, path: str, comm=None, collective: bool = True):
         self.path, self.comm = path, comm
         self.parallel = is_parallel(comm)
         self.size = 1 if comm is None else comm.Get_size()
         self.rank = 0 if comm is None else comm.Get_rank()
         self.f = open_h5(path, "r+", comm)
         self._dxpl = None
-        if self.parallel:
+        if self.parallel and collective:
             self._dxpl = h5py.h5p.create(h5py.h5p.DATASET_XFER)
             self._dxpl.set_dxpl_mpio(h5py.h5fd.MPIO_COLLECTIVE)
 
     @classmethod
-    def create(cls, path: str, comm, layout_: dict, provenance: dict, attrs: dict):
+    def create(cls, path: str, comm, layout_: dict, provenance: dict, attrs: dict, collective=True):
         """Create a preallocated file atomically, then open it. Collective over comm.
 
         Args:
@@ -192,6 +197,7 @@ class DatasetWriter:
             layout_: from :func:`layout`.
             provenance: keyword arguments of :func:`write_provenance` (without kind).
             attrs: further root attributes.
+            collective: see the class.
         """
         tmp = path + ".tmp"
         f = open_h5(tmp, "w", comm)
@@ -208,7 +214,7 @@ class DatasetWriter:
             os.replace(tmp, path)
         if comm is not None:
             comm.Barrier()
-        return cls(path, comm)
+        return cls(path, comm, collective)
 
     def write_rows(self, rows, data: dict) -> None:
         """Write this rank's configurations. Collective over comm.
@@ -235,20 +241,16 @@ class DatasetWriter:
                 for name in names if len(r) else ():
                     self._write_local(name, r, d[name])
 
-    def mark_done(self, rows, session: int) -> None:
-        """Set done = 1 (and the session) for rows whose data is flushed. Collective."""
+    def mark_done(self, rows) -> None:
+        """Set done = 1 for rows whose data has been flushed. Collective over comm."""
         rows = np.sort(np.asarray(rows, dtype=np.int64).reshape(-1))
-        flags = np.ones(rows.size, dtype=np.uint8)
-        sess = np.full(rows.size, session, dtype=np.int16)
         if self.parallel or self.size == 1:
-            self._write_local(SESSION, rows, sess if rows.size else None)
-            self._write_local(DONE, rows, flags if rows.size else None)
+            self._write_local(DONE, rows, np.ones(rows.size, dtype=np.uint8))
             return
         all_rows = self.comm.gather(rows, root=0)
         if self.rank == 0:
             r = np.sort(np.concatenate(all_rows))
             if r.size:
-                self._write_local(SESSION, r, np.full(r.size, session, dtype=np.int16))
                 self._write_local(DONE, r, np.ones(r.size, dtype=np.uint8))
 
     def set_attrs(self, **attrs) -> None:
@@ -279,6 +281,8 @@ class DatasetWriter:
 
     def _write_local(self, name: str, rows: np.ndarray, arr) -> None:
         """Hyperslab write of whole rows; an empty selection still joins a collective."""
+        if rows.size == 0 and self._dxpl is None:
+            return  # independent or serial: nothing to do
         dset = self.f[name]
         tail = dset.shape[1:]
         fspace = dset.id.get_space()

@@ -133,3 +133,16 @@ def test_settings_validation():
         SamplerSettings(noise=(0.3, 0.1))
     with pytest.raises(ValueError):
         SamplerSettings(biases=())
+
+
+def test_cost_estimate_follows_the_sampled_family():
+    from hpcspin.datagen.samplers import FAMILY_COST, cost_estimate
+    from hpcspin.datagen.schedule import longest_first
+
+    st = SamplerSettings(mix=(0.5, 0.3, 0.2))
+    family = {KIND_WALL: 0, KIND_WALL_NOISY: 0, KIND_TEXTURE: 1, KIND_RANDOM: 2}
+    for k in range(100):
+        assert cost_estimate(k, 4, st) == FAMILY_COST[family[sample_config(k, 4, CHAIN, st).kind]]
+    order = longest_first(range(100), lambda k: cost_estimate(k, 4, st))
+    costs = [cost_estimate(k, 4, st) for k in order]
+    assert costs == sorted(costs, reverse=True) and sorted(order) == list(range(100))
