@@ -19,6 +19,7 @@
 #   HPCSPIN_MAX_SEGMENTS  most segments of one chain (default 10)
 #   HPCSPIN_SEGMENT       this segment's number (set by the resubmission; default 1)
 #   HPCSPIN_SRUN_FLAGS    extra srun flags (e.g. "--gpu-bind=closest")
+#   HPCSPIN_REMIND        seconds between repeated warnings to ranks still running (10)
 
 _hj_say() { echo "hpcspin-job: $*"; }
 
@@ -40,6 +41,29 @@ _hj_on_signal() {
 	if [[ -n ${_hj_srun_pid:-} ]]; then
 		kill "-$sig" "$_hj_srun_pid" 2>/dev/null || true
 	fi
+}
+
+# Wait for srun; its exit status in _hj_rc. A trapped signal interrupts `wait` (status
+# 128+n while srun still runs), so wait again. Once warned, repeat the warning every
+# HPCSPIN_REMIND seconds (default 10) until the ranks stop: one that came before a rank
+# had its handler was ignored.
+_hj_wait_srun() {
+	local t=0
+	while :; do
+		_hj_trapped=0
+		if [[ $_hj_warned == 1 ]] && kill -0 "$_hj_srun_pid" 2>/dev/null; then
+			sleep 1
+			t=$((t + 1))
+			if ((t % ${HPCSPIN_REMIND:-10} == 0)) && kill -0 "$_hj_srun_pid" 2>/dev/null; then
+				_hj_say "$(date '+%F %T') ranks still running ${t} s after the warning: SIGUSR1 again"
+				kill -USR1 "$_hj_srun_pid" 2>/dev/null || true
+			fi
+			continue
+		fi
+		wait "$_hj_srun_pid"
+		_hj_rc=$?
+		[[ $_hj_trapped == 1 ]] || return 0
+	done
 }
 
 # Submit the next segment of the chain; carries the allocation's shape, the deck and
@@ -136,15 +160,16 @@ hpcspin_job() {
 	rc=75
 	if [[ $_hj_warned == 0 ]]; then
 		# shellcheck disable=SC2086  # HPCSPIN_SRUN_FLAGS is a list of words
+		# Each rank starts with SIGUSR1 ignored (kept across exec) until hpcspin installs
+		# its handler: SLURM may send the warning early (even seconds after the start),
+		# and the default action would kill a rank that is still importing.
+		# shellcheck disable=SC2086  # HPCSPIN_SRUN_FLAGS is a list of words
 		srun --mpi=pmix --kill-on-bad-exit=1 --ntasks="$ntasks" --cpus-per-task="$cpt" \
-			${HPCSPIN_SRUN_FLAGS:-} "$py" -m hpcspin "$deck" "${args[@]}" &
+			${HPCSPIN_SRUN_FLAGS:-} /bin/sh -c 'trap "" USR1; exec "$@"' hpcspin-rank \
+			"$py" -m hpcspin "$deck" "${args[@]}" &
 		_hj_srun_pid=$!
-		while :; do
-			_hj_trapped=0
-			wait "$_hj_srun_pid"
-			rc=$?
-			[[ $_hj_trapped == 1 ]] || break # else a trap interrupted wait: wait again
-		done
+		_hj_wait_srun
+		rc=$_hj_rc
 	fi
 
 	# 3. What the exit status means.

@@ -257,6 +257,7 @@ def submit(slurm: Slurm, workroot: Path, name: str, script: str, deck: str, *arg
 SCENARIO_ORDER = [
     "job_dyn_timelimit",
     "job_dyn_interrupted",
+    "job_dyn_early",
     "job_dyn_reference",
     "job_datagen_interrupted",
     "job_datagen_reference",
@@ -277,6 +278,14 @@ def job_dyn_interrupted(slurm, workroot) -> Scenario:
     """The same deck, warned (batch-shell SIGUSR1) once the drive is under way."""
     s = submit(slurm, workroot, "dyn_int", "dynamics.sbatch", "dynamics.toml")
     signal_when(s, r"INFO hpcspin\.progress: steps [1-9]\d*/")
+    return s
+
+
+@pytest.fixture(scope="session")
+def job_dyn_early(slurm, workroot) -> Scenario:
+    """The same deck, warned while the ranks start (before hpcspin has its handler)."""
+    s = submit(slurm, workroot, "dyn_early", "dynamics.sbatch", "dynamics.toml")
+    signal_when(s, r"hpcspin task 'dynamics' on 2 rank")
     return s
 
 

@@ -105,6 +105,23 @@ def test_warned_dynamics_job_resumes_bit_identical(reference, job_dyn_interrupte
             s.fail(f"'{key}' differs from the uninterrupted run at frames {bad[:10]}")
 
 
+def test_warning_during_start_up_is_not_lost(reference, job_dyn_early):
+    """SLURM may warn seconds after the start: the ranks must neither die of SIGUSR1
+    nor lose it (they start with it ignored; the batch shell repeats it)."""
+    s = job_dyn_early
+    jobs = s.wait_chain(timeout=180)
+    if len(jobs) != 2:
+        s.fail(f"expected 2 segments, got {len(jobs)}")
+    _finished(s, jobs)
+    log = s.log()
+    if "User defined signal 1" in log or "finished (segment 2)" not in log:
+        s.fail("the early warning killed the ranks or the chain did not finish")
+    n_ref, ref = _frames(reference.workdir / "out" / "trajectory.h5")
+    n, got = _frames(s.workdir / "out" / "trajectory.h5")
+    if n != n_ref or any(ref[k].tobytes() != got[k].tobytes() for k in PER_FRAME):
+        s.fail("the trajectory differs from the uninterrupted run")
+
+
 def test_time_limit_warning_checkpoints_and_chain_is_bounded(reference, job_dyn_timelimit):
     """--time=1 --signal=B:USR1@45 and HPCSPIN_MAX_SEGMENTS=2 on a run far too long: SLURM
     warns both segments (15-45 s in, on its 30 s tick); the second does not resubmit."""
