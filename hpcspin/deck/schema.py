@@ -128,6 +128,11 @@ class ModelSection:
         choices=("bias", "mu"),
         length=(0, 2),
     )
+    bias_gate: bool = opt(
+        True,
+        doc="E ignores the bias; the nonequilibrium head is multiplied by V (zero at V = 0)",
+        kind=bool,
+    )
     file: str = opt(
         "model.pt", doc="model file (written by train, read by dynamics/validate)", kind=str
     )

@@ -62,25 +62,12 @@ class MLForce:
 
     def owned_field(self, grid, decomp, halo_exchanger) -> np.ndarray:
         """Model field on owned cells: local evaluation + reverse halo of ghost parts."""
-        import torch  # noqa: PLC0415  (only this provider needs torch)
-
-        contrib = (
-            self.model.local_field_numpy(
-                grid, decomp.valid, decomp.halo, self.globals, device=self.device
-            )
-            if hasattr(self.model, "local_field_numpy")
-            else self._eval(torch, grid, decomp)
+        contrib = self.model.local_field_numpy(
+            grid, decomp.valid, decomp.halo, self.globals, device=self.device
         )
         contrib = np.ascontiguousarray(contrib, dtype=np.float64)
         halo_exchanger.reverse(contrib)
         return contrib[decomp.owned_slice]
-
-    def _eval(self, torch, grid, decomp) -> np.ndarray:
-        dtype = next(self.model.parameters()).dtype
-        s = torch.as_tensor(grid, dtype=dtype, device=self.device)
-        v = torch.as_tensor(decomp.valid, device=self.device)
-        out = self.model.local_field(s, v, decomp.halo, self.globals)
-        return out.detach().to("cpu", torch.float64).numpy()
 
 
 class NEGFForce:

@@ -43,6 +43,10 @@ class ModelSpec:
         hidden: hidden layer widths of each site network.
         globals: names of global inputs appended to every descriptor ("bias", "mu").
         symmetrize: strips only: average over the y -> -y mirror.
+        bias_gate: with a "bias" global input: the E potential does not see the bias
+            (it is the equilibrium part), and the nonequilibrium parts (A, vector) are
+            multiplied by V, so they vanish exactly at V = 0 and the relaxed state
+            and the V = 0 dynamics are those of the equilibrium model.
         dtype: "float64" or "float32".
     """
 
@@ -53,6 +57,7 @@ class ModelSpec:
     hidden: tuple[int, ...] = (32, 32)
     globals: tuple[str, ...] = ()
     symmetrize: bool = True
+    bias_gate: bool = False
     dtype: str = "float64"
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -123,6 +128,9 @@ class ForceModel(nn.Module):
         self.register_buffer("scale_eq", torch.ones((), dtype=dt))
         self.register_buffer("scale_neq", torch.ones((), dtype=dt))
         self._symm = spec.kind != "chain" and spec.symmetrize
+        self._bias_col = None
+        if spec.bias_gate and "bias" in spec.globals:
+            self._bias_col = nf - len(spec.globals) + spec.globals.index("bias")
         self._cache = {}
         # below this many centre cells per call the stacked-window path is faster
         self.grid_kernel_min_sites = 2048
@@ -206,14 +214,24 @@ class ForceModel(nn.Module):
         if self._symm:
             fp, fs, inv, bs = self._mirror_tensors(d.device)
             d = torch.cat([d, d[:, fp] * fs], 0)
-        out = {"eps": self._avg(self.energy_net(d)[:, 0], m) * self.scale_eq}
+        gate = None
+        d_eq = d
+        if self._bias_col is not None:
+            gate = d[:m, self._bias_col]
+            keep = torch.ones(d.shape[1], dtype=d.dtype, device=d.device)
+            keep[self._bias_col] = 0.0
+            d_eq = d * keep
+        out = {"eps": self._avg(self.energy_net(d_eq)[:, 0], m) * self.scale_eq}
         if self.a_net is not None:
-            out["a"] = self._avg(self.a_net(d)[:, 0], m) * self.scale_neq
+            a = self._avg(self.a_net(d)[:, 0], m) * self.scale_neq
+            out["a"] = a if gate is None else a * gate
         if vbasis is not None:
             with torch.set_grad_enabled(vec_grad):
                 c = self.vec_net(d if vec_grad else d.detach())
                 if self._symm:
                     c = 0.5 * (c[:m] + c[m:][:, inv] * bs)
+                if gate is not None:
+                    c = c * (gate if vec_grad else gate.detach())[:, None]
                 vb = vbasis if vec_grad else vbasis.detach()
                 out["vec"] = (c.t()[:, None, :] * vb).sum(0) * self.scale_neq
         return out

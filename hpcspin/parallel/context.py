@@ -76,6 +76,10 @@ class ParallelContext:
         color = self.rank * n_groups // self.size
         return self.comm.Split(color, key=self.rank)
 
+    def self_context(self) -> ParallelContext:
+        """A one-rank context of this process alone (serial sub-runs inside a job)."""
+        return ParallelContext(comm=MPI.COMM_SELF.Dup())
+
     def all_ok(self, ok: bool) -> bool:
         """Logical AND of a per-rank verdict over all ranks. Collective over comm."""
         return bool(self.comm.allreduce(bool(ok), op=MPI.LAND))

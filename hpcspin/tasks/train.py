@@ -1,0 +1,140 @@
+"""``task = "train"``: fit the deck's ML model to an NEGF dataset -> ``[model] file``.
+
+Data parallel over all ranks (gradients summed in a fixed block order, so the
+weights do not depend on the rank count beyond round-off). Training checkpoints
+sit next to the model file (``<file>.ckpt``) and a restarted run resumes from them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from hpcspin.errors import HpcspinError
+from hpcspin.log import get_logger
+from hpcspin.tasks.common import collective_error, lattice_from, write_json
+
+log = get_logger("train")
+
+
+def _load(cfg, lattice):
+    from hpcspin.io.dataset import read_dataset
+
+    try:
+        data = read_dataset(cfg.train.dataset)
+    except HpcspinError as exc:
+        exc.collective = True  # every rank reads the same file
+        raise
+    n = data["spins"].shape[0]
+    if n == 0:
+        raise collective_error(
+            f"[train] dataset = {cfg.train.dataset!r}: no complete "
+            "configurations (run the datagen task first)"
+        )
+    if data["spins"].shape[1] != lattice.n_sites:
+        raise collective_error(
+            f"[train] dataset = {cfg.train.dataset!r}: configurations "
+            f"have {data['spins'].shape[1]} sites, [lattice] has "
+            f"{lattice.n_sites}"
+        )
+    return data
+
+
+def run(cfg, ctx, restart: str | None = None) -> None:
+    """Train the model. Collective over ctx.comm."""
+    from hpcspin.ml import ModelSpec
+    from hpcspin.ml.train import TrainConfig, train_model
+
+    lattice = lattice_from(cfg)
+    data = _load(cfg, lattice)
+    m, tr = cfg.model, cfg.train
+    spec = ModelSpec(
+        head=m.head,
+        kind=lattice.kind,
+        radius=float(m.radius),
+        hidden=tuple(m.hidden),
+        globals=tuple(m.global_inputs),
+        dtype=m.dtype,
+        bias_gate=m.bias_gate,
+    )
+    separate = tr.targets == "split" and "field_eq" in data and m.head != "E"
+    fields = data["field"]
+    fields_eq = data.get("field_eq") if separate else None
+    if m.head == "E" and "field_eq" in data and tr.targets == "split":
+        fields = data["field_eq"]  # the E head fits the equilibrium field
+        log.info("head E: fitting the V = 0 fields H(0) of the dataset")
+    out_dir = os.path.dirname(os.path.abspath(m.file))
+    if ctx.rank == 0:
+        os.makedirs(out_dir, exist_ok=True)
+    ctx.comm.Barrier()
+    tcfg = TrainConfig(
+        epochs=tr.epochs,
+        lr=tr.lr,
+        batch_size=tr.batch_size,
+        weight_decay=tr.weight_decay,
+        seed=cfg.run.seed,
+        val_fraction=tr.val_fraction,
+        patience=tr.patience,
+        separate_targets=separate,
+        checkpoint=m.file + ".ckpt",
+        resume=cfg.output.resume == "auto",
+        log_interval=cfg.output.progress_interval,
+    )
+    n_cfg = data["spins"].shape[0]
+    log.info(
+        "training head %s (radius %g, hidden %s, globals %s) on %d configurations of "
+        "%d sites; targets: %s",
+        spec.head,
+        spec.radius,
+        spec.hidden,
+        spec.globals,
+        n_cfg,
+        lattice.n_sites,
+        "H(0) and H(V)-H(0)" if separate else "H(V)",
+    )
+    t0 = time.perf_counter()
+    res = train_model(
+        data["spins"],
+        fields,
+        lattice,
+        spec,
+        tcfg,
+        bias=data["bias"],
+        mu=data["mu"],
+        fields_eq=fields_eq,
+        comm=ctx.comm,
+    )
+    wall = time.perf_counter() - t0
+    if ctx.rank == 0:
+        res.save(
+            m.file,
+            extra={
+                "deck": cfg.deck_text,
+                "dataset": cfg.train.dataset,
+                "train_seconds": wall,
+                "n_ranks": ctx.size,
+            },
+        )
+        summary = {
+            "model": m.file,
+            "head": spec.head,
+            "seconds": wall,
+            "n_configs": n_cfg,
+            "epochs_run": len(res.history),
+            "metrics": res.metrics,
+            "fingerprint": res.fingerprint,
+        }
+        write_json(os.path.splitext(m.file)[0] + "_train.json", summary)
+        log.info(
+            "wrote %s (%.1f s); validation metrics: %s",
+            m.file,
+            wall,
+            {
+                k: round(float(v), 5)
+                for k, v in res.metrics.items()
+                if k.startswith("val") and np.isscalar(v)
+            },
+        )
+    ctx.comm.Barrier()

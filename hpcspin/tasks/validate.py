@@ -1,0 +1,119 @@
+"""``task = "validate"``: ML models against NEGF.
+
+1. Fields on a held-out dataset, per model: transverse RMSE and R^2 of the total field
+   and of the nonequilibrium part H(V) - H(0), over all configurations and over clean
+   (noise-free) walls; the net torque sum_i S_i x H_i against NEGF's. Parity and
+   error-versus-site plots.
+2. Wall velocity: NEGF-driven and ML-driven runs of the deck's wall at each bias of
+   ``[validate] velocity_biases`` (relaxation at V = 0, then t = velocity_t_end). The
+   (method, bias) runs are spread over the ranks, each run serial on its rank; finished
+   runs are reused, so an interrupted validation resumes.
+Writes ``validation.json``, ``velocity.json``, ``velocity.md`` and PNGs to ``[output] dir``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from hpcspin.io.trajectory import read_trajectory
+from hpcspin.log import get_logger
+from hpcspin.tasks.common import lattice_from, prepare_output_dir, write_json
+
+log = get_logger("validate")
+
+
+def _models(cfg) -> list[str]:
+    return list(cfg.validate.models) or [cfg.model.file]
+
+
+def _label(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def run(cfg, ctx, restart: str | None = None) -> None:
+    """Validate the models. Collective over ctx.comm."""
+    out = prepare_output_dir(cfg, ctx)
+    lattice = lattice_from(cfg)
+    if ctx.rank == 0:
+        from hpcspin.tasks.validate_fields import field_report
+
+        report = field_report(cfg, lattice, _models(cfg), out)
+        write_json(os.path.join(out, "validation.json"), report)
+    ctx.comm.Barrier()
+    if cfg.validate.velocity_biases:
+        _velocities(cfg, ctx, out)
+
+
+def _jobs(cfg) -> list[tuple[str, str, float]]:
+    """(label, forces, bias) of every run; NEGF runs first (the costly ones)."""
+    jobs = [("negf", "negf", v) for v in cfg.validate.velocity_biases]
+    for m in _models(cfg):
+        jobs += [(_label(m), m, v) for v in cfg.validate.velocity_biases]
+    return jobs
+
+
+def _run_dir(out: str, label: str, bias: float) -> str:
+    return os.path.join(out, "velocity", f"{label}_V{bias:+.3f}")
+
+
+def _one_run(cfg, ctx, out, label, forces, bias) -> None:
+    from hpcspin.tasks import dynamics
+
+    sub = cfg.replace("electrons", bias=bias)
+    sub = sub.replace(
+        "dynamics",
+        t_end=cfg.validate.velocity_t_end,
+        relax=True,
+        forces="negf" if forces == "negf" else "ml",
+    )
+    if forces != "negf":
+        sub = sub.replace("model", file=forces)
+    sub = sub.replace(
+        "output", dir=_run_dir(out, label, bias), resume="auto", progress_interval=60.0
+    )
+    sub = sub.replace("parallel", grid=())
+    me = ctx.self_context()
+    try:
+        dynamics.run(sub, me)
+    finally:
+        me.free()
+
+
+def _velocities(cfg, ctx, out) -> None:
+    jobs = _jobs(cfg)
+    mine = jobs[ctx.rank :: ctx.size]
+    log.info("velocity comparison: %d runs over %d rank(s)", len(jobs), ctx.size)
+    for label, forces, bias in mine:
+        log.info("run %s at V = %+g", label, bias)
+        _one_run(cfg, ctx, out, label, forces, bias)
+    ctx.comm.Barrier()
+    if ctx.rank == 0:
+        from hpcspin.tasks.validate_fields import velocity_report
+
+        velocity_report(cfg, out, jobs, _run_dir)
+    ctx.comm.Barrier()
+
+
+def load_runs(out, jobs, run_dir) -> dict:
+    """{label: {bias: {time, wall_x, velocity, current}}} from finished runs."""
+    import json
+
+    res: dict = {}
+    for label, _, bias in jobs:
+        d = run_dir(out, label, bias)
+        traj = read_trajectory(os.path.join(d, "trajectory.h5"))
+        with open(os.path.join(d, "summary.json")) as fh:
+            summ = json.load(fh)
+        cur = np.asarray(traj.get("current", [np.nan]), float)
+        res.setdefault(label, {})[bias] = {
+            "time": np.asarray(traj["time"]),
+            "wall_x": np.asarray(traj["wall_x"]),
+            "velocity": float(summ["velocity"]),
+            "current": float(np.nanmean(cur[len(cur) // 2 :]))
+            if np.isfinite(cur).any()
+            else float("nan"),
+            "seconds": float(summ["wall_seconds_this_segment"]),
+        }
+    return res

@@ -1,0 +1,196 @@
+"""Reports of the validate task: field metrics on a dataset, and the velocity table."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from hpcspin.log import get_logger
+from hpcspin.tasks.common import write_json
+
+log = get_logger("validate")
+
+
+def _predict(model, lattice, spins, bias, mu, block: int = 32):
+    """Total ML field at (bias, mu) per configuration, in blocks. Returns (n, N, 3)."""
+    out = []
+    for i in range(0, len(spins), block):
+        g = {"bias": bias[i : i + block], "mu": mu[i : i + block]}
+        out.append(np.asarray(model.field(spins[i : i + block], lattice, g)))
+    return np.concatenate(out, 0)
+
+
+def _torque_z(spins, fields) -> np.ndarray:
+    """z-component of the net torque sum_i S_i x H_i per configuration."""
+    return np.cross(spins, fields).sum(axis=1)[:, 2]
+
+
+def model_metrics(model, lattice, data) -> dict:
+    """Metrics of one model on a dataset (all configurations and clean walls)."""
+    from hpcspin.ml.metrics import field_metrics
+
+    s, bias, mu = data["spins"], data["bias"], data["mu"]
+    h_v, h_0 = data["field"], data["field_eq"]
+    p_v = _predict(model, lattice, s, bias, mu)
+    p_0 = _predict(model, lattice, s, np.zeros_like(bias), mu)
+    clean = (data["kind"] == 0) & (data["noise"] == 0)
+    res: dict = {"n_configs": int(len(s)), "n_clean_walls": int(clean.sum())}
+    for tag, m in (("all", slice(None)), ("clean", clean)):
+        if not np.any(np.ones(len(s), bool)[m]):
+            continue
+        res.update(field_metrics(p_v[m], h_v[m], s[m], prefix=f"{tag}_total_"))
+        res.update(field_metrics(p_0[m], h_0[m], s[m], prefix=f"{tag}_eq_"))
+        res.update(field_metrics(p_v[m] - p_0[m], h_v[m] - h_0[m], s[m], prefix=f"{tag}_neq_"))
+    if clean.any():
+        tz_ml = _torque_z(s[clean], p_v[clean] - p_0[clean])
+        tz_ng = _torque_z(s[clean], h_v[clean] - h_0[clean])
+        res["clean_net_torque_z_negf"] = tz_ng.tolist()
+        res["clean_net_torque_z_ml"] = tz_ml.tolist()
+        res["clean_current_negf"] = data["current"][clean].tolist()
+        res["clean_net_torque_rel_err"] = float(
+            np.mean(np.abs(tz_ml - tz_ng)) / np.mean(np.abs(tz_ng))
+        )
+    return res, (p_v, p_0, clean)
+
+
+def field_report(cfg, lattice, model_paths, out) -> dict:
+    """Metrics of every model on the held-out dataset, with parity and site-error PNGs."""
+    from hpcspin.io.dataset import read_dataset
+    from hpcspin.ml import load_model
+
+    path = cfg.validate.dataset or cfg.train.dataset
+    data = read_dataset(path)
+    report = {"dataset": path, "models": {}}
+    preds = {}
+    for mp in model_paths:
+        model = load_model(mp, lattice=lattice)
+        label = os.path.splitext(os.path.basename(mp))[0]
+        metrics, preds[label] = model_metrics(model, lattice, data)
+        metrics["head"] = model.spec.head
+        report["models"][label] = metrics
+        log.info(
+            "%s (%s): neq R2 all %.4f, clean %.4f; total R2 %.4f; clean net-torque error %.3f",
+            label,
+            model.spec.head,
+            metrics["all_neq_r2"],
+            metrics.get("clean_neq_r2", np.nan),
+            metrics["all_total_r2"],
+            metrics.get("clean_net_torque_rel_err", np.nan),
+        )
+    if cfg.output.plots:
+        _plot_fields(data, preds, out)
+    return report
+
+
+def _perp(h, s):
+    return h - (h * s).sum(-1, keepdims=True) * s
+
+
+def _plot_fields(data, preds, out) -> None:
+    from hpcspin.plots import _plt
+
+    plt = _plt()
+    s = data["spins"]
+    neq = _perp(data["field"] - data["field_eq"], s)
+    n = len(preds)
+    fig, axes = plt.subplots(2, n, figsize=(4.2 * n, 7.5), squeeze=False, constrained_layout=True)
+    for k, (label, (p_v, p_0, clean)) in enumerate(preds.items()):
+        pn = _perp(p_v - p_0, s)
+        ax = axes[0, k]
+        lim = float(np.abs(neq).max()) * 1.05
+        ax.plot(
+            neq[~clean].ravel(),
+            pn[~clean].ravel(),
+            ".",
+            ms=1,
+            alpha=0.3,
+            label="all configurations",
+        )
+        ax.plot(neq[clean].ravel(), pn[clean].ravel(), ".", ms=2, label="clean walls")
+        ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.5)
+        ax.set(
+            xlim=(-lim, lim),
+            ylim=(-lim, lim),
+            title=label,
+            xlabel="NEGF  H(V) - H(0), transverse",
+            ylabel="ML, transverse",
+        )
+        ax.legend(fontsize=7, markerscale=4)
+        err = np.sqrt(((pn - neq) ** 2).sum(-1).mean(0))
+        axes[1, k].plot(err, label="all")
+        axes[1, k].plot(np.sqrt(((pn - neq)[clean] ** 2).sum(-1).mean(0)), label="clean walls")
+        axes[1, k].set(xlabel="site i", ylabel="RMS error of H(V) - H(0)")
+        axes[1, k].legend(fontsize=7)
+    fig.suptitle("Nonequilibrium field: ML vs NEGF on the held-out set")
+    fig.savefig(os.path.join(out, "fields_parity.png"), dpi=100)
+    plt.close(fig)
+
+
+def velocity_report(cfg, out, jobs, run_dir) -> dict:
+    """Velocity table (JSON, Markdown) and X(t), v(V) plots from the finished runs."""
+    from hpcspin.plots import plot_comparison
+    from hpcspin.tasks.validate import load_runs
+
+    runs = load_runs(out, jobs, run_dir)
+    alpha = cfg.dynamics.alpha
+    t_end = cfg.validate.velocity_t_end
+    biases = sorted({b for _, _, b in jobs})
+    rows = []
+    ref = runs.get("negf", {})
+    for bias in biases:
+        row = {"bias": bias}
+        if bias in ref:
+            r = ref[bias]
+            row["negf_velocity"] = r["velocity"]
+            row["negf_current"] = r["current"]
+            row["closed_form_velocity"] = r["current"] / (2 * (1 + alpha**2))
+            row["negf_seconds"] = r["seconds"]
+        for label, rr in runs.items():
+            if label == "negf" or bias not in rr:
+                continue
+            row[f"{label}_velocity"] = rr[bias]["velocity"]
+            row[f"{label}_seconds"] = rr[bias]["seconds"]
+            if bias in ref:
+                v0 = ref[bias]["velocity"]
+                row[f"{label}_rel_err"] = (
+                    (rr[bias]["velocity"] - v0) / v0 if abs(v0) > 1e-9 else None
+                )
+                dx = rr[bias]["wall_x"] - ref[bias]["wall_x"]
+                row[f"{label}_max_abs_dX"] = float(np.nanmax(np.abs(dx)))
+        rows.append(row)
+    report = {"alpha": alpha, "t_end": t_end, "fit_window": [t_end / 2, t_end], "rows": rows}
+    write_json(os.path.join(out, "velocity.json"), report)
+    _markdown(report, list(runs), os.path.join(out, "velocity.md"))
+    if cfg.output.plots:
+        plot_comparison(runs, out, "velocity")
+    return report
+
+
+def _fmt(v, f="{:+.5f}"):
+    return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f.format(v)
+
+
+def _markdown(report, labels, path) -> None:
+    ml = [m for m in labels if m != "negf"]
+    head = (
+        "| V | v NEGF | I/(2(1+a^2)) | "
+        + " | ".join(f"v {m} | rel. err | max dX" for m in ml)
+        + " |"
+    )
+    lines = [head, "|" + "---|" * (3 + 3 * len(ml))]
+    for r in report["rows"]:
+        cells = [
+            f"{r['bias']:+.2f}",
+            _fmt(r.get("negf_velocity")),
+            _fmt(r.get("closed_form_velocity")),
+        ]
+        for m in ml:
+            cells += [
+                _fmt(r.get(f"{m}_velocity")),
+                _fmt(r.get(f"{m}_rel_err"), "{:+.2%}"),
+                _fmt(r.get(f"{m}_max_abs_dX"), "{:.3f}"),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    with open(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
