@@ -130,9 +130,9 @@ def probe_io(n_sites: int, per_rank: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configs", type=int, default=96)
+    ap.add_argument("--configs", type=int, default=192)
     ap.add_argument("--length", type=int, default=60)
-    ap.add_argument("--flush-every", type=int, default=8)
+    ap.add_argument("--flush-every", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--io-probe", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -57,21 +57,22 @@ def shared_dir(comm, tmp_path_factory):
     return comm.bcast(d, root=0)
 
 
-def generate(comm, out, n, engine=None):
+def generate(comm, out, n, engine=None, collective="auto"):
     cfg = parse_deck(DECK.format(dir=out, n=n), "test.toml")
     ctx = ParallelContext(comm=comm)
-    saved = datagen.negf_engine_from
+    saved = datagen.negf_engine_from, datagen.COLLECTIVE_IO
     if engine is not None:
         datagen.negf_engine_from = lambda cfg, lat, comm=None: engine
+    datagen.COLLECTIVE_IO = collective
     try:
         datagen.run(cfg, ctx)
     finally:
-        datagen.negf_engine_from = saved
+        datagen.negf_engine_from, datagen.COLLECTIVE_IO = saved
         ctx.node_comm.Free()
     return os.path.join(out, "dataset.h5")
 
 
-def serial_and_parallel(comm, tmp_path_factory, n, engine=None):
+def serial_and_parallel(comm, tmp_path_factory, n, engine=None, collective="auto"):
     root = shared_dir(comm, tmp_path_factory)
     serial = None
     solo = comm.Split(0 if comm.rank == 0 else 1, key=comm.rank)
@@ -79,7 +80,7 @@ def serial_and_parallel(comm, tmp_path_factory, n, engine=None):
         serial = generate(solo, os.path.join(root, "serial"), n, engine)
     solo.Free()
     comm.Barrier()
-    par = generate(comm, os.path.join(root, "par"), n, engine)
+    par = generate(comm, os.path.join(root, "par"), n, engine, collective)
     return serial, par
 
 
@@ -94,8 +95,11 @@ def assert_same(serial, par, n_ranks):
     assert a["attrs"]["fingerprint"] == b["attrs"]["fingerprint"]
 
 
-def test_uneven_costs_same_dataset(comm, tmp_path_factory):
-    serial, par = serial_and_parallel(comm, tmp_path_factory, 13 * comm.size, UnevenEngine())
+@pytest.mark.parametrize("collective", [True, False], ids=["collective", "independent"])
+def test_uneven_costs_same_dataset(comm, tmp_path_factory, collective):
+    serial, par = serial_and_parallel(
+        comm, tmp_path_factory, 13 * comm.size, UnevenEngine(), collective
+    )
     if comm.rank == 0:
         assert_same(serial, par, comm.size)
 
