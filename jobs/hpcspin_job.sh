@@ -116,13 +116,15 @@ hpcspin_job() {
 	local py=${HPCSPIN_PYTHON:-$root/.venv/bin/python}
 	local seg=${HPCSPIN_SEGMENT:-1}
 	_hj_max=${HPCSPIN_MAX_SEGMENTS:-10}
+	local again
+	again="sbatch $(printf '%q ' "$script" "$deck" "${args[@]}")"
 	local ntasks=${SLURM_NTASKS:-1} cpt=${SLURM_CPUS_PER_TASK:-1}
 	_hj_warned=0
 	_hj_srun_pid=""
 	trap '_hj_on_signal USR1' USR1
 	trap '_hj_on_signal TERM' TERM
 
-	export OMP_NUM_THREADS=$cpt
+	export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$cpt}
 	# A checkout's jobs/ runs that checkout's package, installed or not.
 	if [[ -f $root/hpcspin/__init__.py ]]; then
 		export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
@@ -158,8 +160,9 @@ hpcspin_job() {
 
 	# 2. The run. A warning that came during the check leaves no time for it.
 	rc=75
-	if [[ $_hj_warned == 0 ]]; then
-		# shellcheck disable=SC2086  # HPCSPIN_SRUN_FLAGS is a list of words
+	if [[ $_hj_warned == 1 ]]; then
+		_hj_say "warned before the run started: passing on to the next segment"
+	else
 		# Each rank starts with SIGUSR1 ignored (kept across exec) until hpcspin installs
 		# its handler: SLURM may send the warning early (even seconds after the start),
 		# and the default action would kill a rank that is still importing.
@@ -180,13 +183,14 @@ hpcspin_job() {
 		;;
 	75)
 		if [[ $_hj_warned != 1 ]]; then
-			_hj_say "stopped by SIGTERM after a checkpoint (scancel, or the time limit without" \
-				"a warning): not resubmitted; to continue: sbatch $script $deck ${args[*]}"
+			_hj_say "the ranks stopped on a signal this job was not warned of (scancel, the" \
+				"time limit, or srun ending them after one failed): not resubmitted;" \
+				"to continue: $again"
 			exit 75
 		fi
 		if ((seg >= _hj_max)); then
 			_hj_say "checkpointed, but this was segment $seg of at most $_hj_max" \
-				"(HPCSPIN_MAX_SEGMENTS): not resubmitted; to continue: sbatch $script $deck ${args[*]}"
+				"(HPCSPIN_MAX_SEGMENTS): not resubmitted; to continue: $again"
 			exit 75
 		fi
 		if [[ -z $script || ! -f $script ]]; then
@@ -199,7 +203,7 @@ hpcspin_job() {
 				"$next (starts after job $SLURM_JOB_ID ends)"
 			exit 0
 		fi
-		_hj_say "error: resubmission failed; to continue: sbatch $script $deck ${args[*]}"
+		_hj_say "error: resubmission failed; to continue: $again"
 		exit 75
 		;;
 	*)

@@ -229,12 +229,16 @@ def workroot(tmp_path_factory) -> Path:
 
 
 def signal_when(scen: Scenario, pattern: str, sig: str = "USR1", timeout: float = 120) -> None:
-    """Start a thread that sends SIG to the first job's batch shell once its log matches."""
+    """Start a thread that sends SIG to the first job's batch shell once its log matches
+    (sig "cancel": a plain ``scancel JOB``, SIGTERM to everything as a user's cancel)."""
 
     def watch():
         if scen.wait_for_text(pattern, timeout):
-            scen.notes.append(f"{time.strftime('%T')} sent SIG{sig} to job {scen.first} (batch)")
-            scen.slurm.signal_batch(scen.first, sig)
+            scen.notes.append(f"{time.strftime('%T')} sent {sig} to job {scen.first}")
+            if sig == "cancel":
+                _run(["scancel", str(scen.first)])
+            else:
+                scen.slurm.signal_batch(scen.first, sig)
         else:
             scen.notes.append(f"never saw /{pattern}/ in the log; no signal sent")
 
@@ -263,6 +267,7 @@ SCENARIO_ORDER = [
     "job_datagen_reference",
     "job_train",
     "job_fault",
+    "job_cancel",
     "job_bad_deck",
 ]
 
@@ -351,6 +356,16 @@ def job_fault(slurm, workroot) -> Scenario:
         "dynamics.t_end=100000.0",
         env={"HPCSPIN_FAULT_RANK": "1"},
     )
+
+
+@pytest.fixture(scope="session")
+def job_cancel(slurm, workroot) -> Scenario:
+    """A long run cancelled by the user (scancel) once it computes: the chain must end."""
+    s = submit(
+        slurm, workroot, "cancel", "dynamics.sbatch", "dynamics.toml", "--set", "dynamics.t_end=1e5"
+    )
+    signal_when(s, r"INFO hpcspin\.progress: steps [1-9]\d*/", sig="cancel")
+    return s
 
 
 @pytest.fixture(scope="session")

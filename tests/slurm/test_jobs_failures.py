@@ -1,4 +1,4 @@
-"""Jobs that must end at once: a bad deck, and an exception on one rank."""
+"""Jobs that must end at once: a bad deck, an exception on one rank, a user's scancel."""
 
 import re
 
@@ -55,3 +55,17 @@ def test_exception_on_one_rank_ends_the_job(job_fault):
     # t_end = 1e5 would take hours: the other rank was ended, not left to the time limit
     if _ended_seconds(job) > 60:
         s.fail(f"the job ran {_ended_seconds(job)} s after the fault")
+
+
+def test_scancel_ends_the_chain(job_cancel):
+    """scancel sends SIGTERM, not the warning: the ranks may checkpoint, but the job must
+    not resubmit itself, or a chain could never be stopped."""
+    s = job_cancel
+    jobs = s.wait_chain(timeout=120)
+    log = s.log()
+    if len(jobs) != 1 or "submitted as job" in log:
+        s.fail("a cancelled job resubmitted itself")
+    if jobs[0]["JobState"] != "CANCELLED":
+        s.fail(f"state {jobs[0]['JobState']}; expected CANCELLED")
+    if "not warned of" not in log:
+        s.fail("the batch shell did not report the unwarned stop")
