@@ -20,6 +20,7 @@ Datasets (``n_cfg`` configurations of ``N`` sites; units t = 1, hbar = 1, |S| = 
     noise         (n_cfg,) float64       thermal tilt of noisy walls (radians rms)
     wall_center   (n_cfg,) float64       wall centre X0 (NaN: not a wall)
     wall_width    (n_cfg,) float64       wall width lambda (NaN: not a wall)
+    negf_error    (n_cfg,) float64       NEGF quadrature error estimate (largest of the calls)
     session       (n_cfg,) int16         run session that computed row k (-1: none)
     done          (n_cfg,) uint8         1: row k complete
 
@@ -56,6 +57,7 @@ SAMPLE_KIND = "kind"  # (n_cfg,) int8: sampler label
 NOISE = "noise"  # (n_cfg,) float64: thermal tilt (radians rms)
 WALL_CENTER = "wall_center"  # (n_cfg,) float64
 WALL_WIDTH = "wall_width"  # (n_cfg,) float64
+NEGF_ERROR = "negf_error"  # (n_cfg,) float64: NEGF error estimate (spin density units)
 SESSION = "session"  # (n_cfg,) int16: which run session computed the row
 DONE = "done"  # (n_cfg,) uint8: completion flag, written last
 
@@ -71,7 +73,7 @@ SAMPLER_JSON = "sampler_json"  # str: sampler settings
 NEGF_JSON = "negf_json"  # str: solver and accuracy
 
 _VECTORS = (SPINS, FIELD, FIELD_EQ, DENSITY)
-_FLOAT_SCALARS = (BIAS, MU, CURRENT, NOISE, WALL_CENTER, WALL_WIDTH)
+_FLOAT_SCALARS = (BIAS, MU, CURRENT, NOISE, WALL_CENTER, WALL_WIDTH, NEGF_ERROR)
 _INT_SCALARS = {SAMPLE_KIND: (np.int8, -1), SESSION: (np.int16, -1), DONE: (np.uint8, 0)}
 #: Row data a writer passes for each configuration (everything but done).
 ROW_FIELDS = (SPINS, FIELD, FIELD_EQ, DENSITY, *_FLOAT_SCALARS, SAMPLE_KIND, SESSION)

@@ -105,8 +105,13 @@ def run(cfg, ctx, restart: str | None = None) -> None:
     try:
         with StopFlag() as stop:
             gen.run(pending, int(done.sum()), stop)
-    finally:
-        writer.close()
+    except BaseException:
+        # Closing is collective in parallel: after a failure on one rank it would wait
+        # for ranks that never come. The CLI ends the job; flagged rows are safe anyway.
+        if ctx.size == 1:
+            writer.close()
+        raise
+    writer.close()
     gen.summary(path, time.perf_counter() - t_start)
     if gen.stopped:
         raise RunInterrupted(
@@ -341,9 +346,12 @@ class _Generation:
             ds.WALL_WIDTH: s.width,
             ds.SESSION: self.session,
         }
+        err = getattr(res, "error_estimate", np.nan)
         if self.with_eq:
             eq = res if s.bias == 0.0 else self.engine.compute(s.spins, bias=0.0, mu=s.mu)
             row[ds.FIELD_EQ] = np.asarray(eq.field)
+            err = max(err, getattr(eq, "error_estimate", np.nan))
+        row[ds.NEGF_ERROR] = float(err)
         return row
 
     def summary(self, path: str, wall: float) -> None:

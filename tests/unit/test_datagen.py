@@ -250,3 +250,4 @@ def test_real_engine_rows_match_direct_calls(tmp_path, ctx):
         np.testing.assert_array_equal(d["spin_density"][k], res.spin_density)
         np.testing.assert_array_equal(d["field_eq"][k], eq.field)
         assert d["current"][k] == res.current
+        assert d["negf_error"][k] == max(res.error_estimate, eq.error_estimate)
