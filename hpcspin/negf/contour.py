@@ -259,7 +259,7 @@ def plan_window(
     tol: float,
     band_edges=(),
     band=None,
-    init_spacing: float = 8.0,
+    init_spacing: float = 2.0,
 ) -> list[Segment]:
     """Bias-window segments covering [min mu - nT, max mu + nT] (empty at zero bias).
 

@@ -1,0 +1,229 @@
+"""NEGF benchmarks: ratios measured in the same run; JSON to bench/results/negf.json.
+
+    .venv/bin/python bench/bench_negf.py            # everything (spawns mpirun -n 2)
+    .venv/bin/python bench/bench_negf.py --quick    # smaller sizes
+
+The machine may be shared: compare ratios, not absolute times.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import numpy as np  # noqa: E402
+
+from hpcspin.lattice import make_lattice  # noqa: E402
+from hpcspin.negf import ElectronParams, NEGFEngine, get_solver  # noqa: E402
+from hpcspin.negf.leads import Leads  # noqa: E402
+from hpcspin.negf.system import OpenSystem  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(__file__), "results", "negf.json")
+
+
+def wall(n):
+    x = np.clip((np.arange(n) - (n - 1) / 2) / np.sqrt(5.0), -50, 50)
+    th = 2 * np.arctan(np.exp(x))
+    return np.stack([0 * th, np.sin(th), np.cos(th)], axis=1)
+
+
+def timed(fn, repeat=1):
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def system(lat, spins):
+    return OpenSystem(lat, spins, Leads(lat))
+
+
+def bench_rgf_vs_dense(n):
+    lat = make_lattice("chain", n)
+    sys_ = system(lat, wall(n))
+    e = np.linspace(-1.9, -0.1, 64)
+    rgf, dense = get_solver("rgf")(sys_), get_solver("dense")(sys_)
+    t_dense, cd = timed(lambda: dense.first_column(e[:1]))
+    t_rgf1, cr = timed(lambda: rgf.first_column(e[:1]), 3)
+    t_rgf64, _ = timed(lambda: rgf.first_column(e), 2)
+    diff = float(np.abs(cd - cr).max())
+    r = {
+        "n": n,
+        "dense_s_per_energy": t_dense,
+        "rgf_s_one_energy": t_rgf1,
+        "rgf_s_per_energy_batch64": t_rgf64 / 64,
+        "ratio_same_energy": t_dense / t_rgf1,
+        "ratio_batched": t_dense / (t_rgf64 / 64),
+        "max_abs_diff": diff,
+    }
+    print(
+        f"rgf vs dense, chain N={n}: dense {t_dense:.2f} s/energy, rgf {t_rgf1 * 1e3:.1f} ms "
+        f"(1 energy) / {t_rgf64 / 64 * 1e3:.2f} ms per energy in a batch of 64; ratio "
+        f"{r['ratio_same_energy']:.0f}x (1 energy), {r['ratio_batched']:.0f}x (batched); "
+        f"max diff {diff:.1e}"
+    )
+    return r
+
+
+def bench_scaling(sizes, n_e=16):
+    e = np.linspace(-1.9, -0.1, n_e)
+    times = []
+    for n in sizes:
+        lat = make_lattice("chain", n)
+        rgf = get_solver("rgf")(system(lat, wall(n)))
+        t, _ = timed(lambda rgf=rgf: rgf.first_column(e), 2 if n <= 10000 else 1)
+        times.append(t)
+        print(f"rgf first column, chain N={n}, {n_e} energies: {t:.3f} s")
+    slope = float(np.polyfit(np.log(sizes), np.log(times), 1)[0])
+    print(f"log-log slope of rgf time vs N: {slope:.3f}")
+    return {"sizes": list(sizes), "seconds": times, "energies": n_e, "slope": slope}
+
+
+def bench_field(n_big):
+    out = {}
+    lat = make_lattice("chain", 60)
+    s = wall(60)
+    for v in (0.0, 0.5):
+        eng = NEGFEngine(lat, ElectronParams(bias=v))
+        t, r = timed(lambda eng=eng: eng.compute(s), 3)
+        out[f"N60_V{v}"] = {"seconds": t, "points": r.n_energy_points, "current": r.current}
+        print(
+            f"field eval section 7 wall N=60 V={v}: {t * 1e3:.1f} ms, "
+            f"{r.n_energy_points} energy points, I = {r.current:.6g}"
+        )
+    lat = make_lattice("chain", n_big)
+    eng = NEGFEngine(lat, ElectronParams(bias=0.0))
+    t, r = timed(lambda: eng.compute(wall(n_big)))
+    out[f"N{n_big}_V0"] = {"seconds": t, "points": r.n_energy_points}
+    print(f"field eval wall N={n_big} V=0 (default tol): {t:.2f} s, {r.n_energy_points} points")
+    for n in (120, 250):
+        eng = NEGFEngine(make_lattice("chain", n), ElectronParams(bias=0.5))
+        t, r = timed(lambda eng=eng, n=n: eng.compute(wall(n)))
+        out[f"N{n}_V0.5"] = {"seconds": t, "points": r.n_energy_points}
+        print(
+            f"field eval wall N={n} V=0.5: {t:.2f} s, {r.n_energy_points} points "
+            "(window points grow ~N: Fabry-Perot resonances of the coherent chain)"
+        )
+    return out
+
+
+def bench_petsc(width, length, n_e=8):
+    try:
+        petsc = get_solver("petsc")
+    except Exception as exc:  # noqa: BLE001 - report and go on
+        print(f"petsc: skipped ({exc})")
+        return {"skipped": str(exc)}
+    lat = make_lattice("square", length, width)
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(lat.n_sites, 3))
+    s /= np.linalg.norm(s, axis=1, keepdims=True)
+    sys_ = system(lat, s)
+    e = np.linspace(-1.0, 1.0, n_e)
+    rgf, pet = get_solver("rgf")(sys_), petsc(sys_)
+    t_r, a = timed(lambda: rgf.first_column(e), 2)
+    t_p, b = timed(lambda: pet.first_column(e), 2)
+    z = np.array([-0.5 + 0.3j, 0.5 + 0.3j])
+    t_rd, c = timed(lambda: rgf.diagonal_blocks(z), 2)
+    t_pd, d = timed(lambda: pet.diagonal_blocks(z), 1)
+    r = {
+        "W": width,
+        "L": length,
+        "first_column_rgf_s": t_r,
+        "first_column_petsc_s": t_p,
+        "ratio_first_column": t_p / t_r,
+        "diag_rgf_s": t_rd,
+        "diag_petsc_s": t_pd,
+        "ratio_diag": t_pd / t_rd,
+        "max_diff": float(max(np.abs(a - b).max(), np.abs(c - d).max())),
+    }
+    print(
+        f"petsc vs rgf, square W={width} L={length}: first column {n_e} energies "
+        f"petsc/rgf = {r['ratio_first_column']:.1f}x; diagonal blocks (all columns) "
+        f"petsc/rgf = {r['ratio_diag']:.1f}x; max diff {r['max_diff']:.1e}"
+    )
+    return r
+
+
+def mpi_part(n):
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD.Dup()
+    lat = make_lattice("chain", n)
+    p = ElectronParams(bias=0.5)
+    s = wall(n)
+    serial = NEGFEngine(lat, p, block_intervals=4)
+    par = NEGFEngine(lat, p, comm=comm, block_intervals=4)
+    comm.Barrier()
+    t1, a = timed(lambda: serial.compute(s)) if comm.rank == 0 else (0.0, None)
+    comm.Barrier()
+    t0 = time.perf_counter()
+    b = par.compute(s)
+    comm.Barrier()
+    tp = time.perf_counter() - t0
+    if comm.rank == 0:
+        eff = t1 / (comm.size * tp)
+        ident = bool(np.array_equal(a.spin_density, b.spin_density))
+        print(
+            json.dumps(
+                {
+                    "ranks": comm.size,
+                    "serial_s": t1,
+                    "parallel_s": tp,
+                    "efficiency": eff,
+                    "bit_identical": ident,
+                    "n": n,
+                    "points": b.n_energy_points,
+                }
+            )
+        )
+
+
+def bench_parallel(n):
+    env = dict(
+        os.environ,
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+        OMPI_MCA_rmaps_base_oversubscribe="1",
+        OMP_NUM_THREADS="1",
+    )
+    cmd = ["timeout", "300", "mpirun", "-n", "2", sys.executable, __file__, "--mpi-part", str(n)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    line = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    if not line:
+        print("parallel: failed\n" + out.stdout[-2000:] + out.stderr[-2000:])
+        return {"failed": True}
+    r = json.loads(line[-1])
+    print(
+        f"energy-point parallelism, wall N={n} V=0.5, 2 ranks: serial {r['serial_s']:.2f} s, "
+        f"parallel {r['parallel_s']:.2f} s, efficiency {r['efficiency']:.2f}, "
+        f"bit-identical {r['bit_identical']}"
+    )
+    return r
+
+
+def main():
+    if "--mpi-part" in sys.argv:
+        mpi_part(int(sys.argv[-1]))
+        return
+    quick = "--quick" in sys.argv
+    res = {}
+    res["rgf_vs_dense"] = bench_rgf_vs_dense(500 if quick else 2000)
+    sizes = [1000, 3000, 10000] if quick else [1000, 3000, 10000, 30000, 100000]
+    res["rgf_scaling"] = bench_scaling(sizes)
+    res["field"] = bench_field(2000 if quick else 10000)
+    res["petsc_vs_rgf"] = bench_petsc(16, 16 if quick else 32)
+    res["parallel"] = bench_parallel(120 if quick else 250)
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    with open(OUT, "w") as f:
+        json.dump(res, f, indent=1)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
