@@ -44,7 +44,6 @@ class OpenSystem:
 
     def spectral_bounds(self) -> tuple[float, float]:
         """Gershgorin bounds of the whole (leads + centre) spectrum, bound states included."""
-        h = np.abs(self.hd).sum(axis=2).max(axis=0)  # per orbital of a slice
         d = np.real(np.diagonal(self.hd, axis1=1, axis2=2))
         radius = np.abs(self.hd).sum(axis=2) - np.abs(d)
         coup = np.abs(self.v).sum(1) + np.abs(self.v).sum(0)
@@ -52,6 +51,5 @@ class OpenSystem:
         coup = coup * max(1.0, tc)
         lo = float((d - radius - coup).min())
         hi = float((d + radius + coup).max())
-        del h
         blo, bhi = self.leads.band_bounds()
         return min(lo, blo), max(hi, bhi)
