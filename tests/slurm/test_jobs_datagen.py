@@ -1,6 +1,7 @@
 """jobs/datagen.sbatch: a plain run, and a warned run that resumes without recomputing."""
 
 import re
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 
 pytestmark = pytest.mark.slurm
 
+DECKS = Path(__file__).resolve().parent / "decks"
 N_CONFIGS = 128  # tests/slurm/decks/datagen.toml
 ROWS = ("spins", "field", "field_eq", "spin_density", "bias", "mu", "current", "kind")
 
@@ -75,3 +77,29 @@ def test_warned_datagen_job_computes_only_the_missing_configurations(
     for key in ROWS:
         if got[key].tobytes() != ref[key].tobytes():
             s.fail(f"'{key}' differs from the uninterrupted run")
+
+
+def test_user_error_at_run_time_fails_without_resubmission(gen_reference):
+    """A mistake only the run can see (resume = "never" onto an existing dataset): the
+    ranks exit 2 together, the job is FAILED with exit 2 and nothing is resubmitted."""
+    s = gen_reference
+    before = (s.workdir / "data" / "dataset.h5").read_bytes()
+    jobid = s.slurm.sbatch(
+        "datagen.sbatch",
+        str(DECKS / "datagen.toml"),
+        "--set",
+        'output.resume="never"',
+        workdir=s.workdir,
+        options=["-n", "2", "--job-name=t-gen_never", "--output=never-%j.out"],
+    )
+    job = s.slurm.wait_job(jobid, timeout=90)
+    log = (s.workdir / f"never-{jobid}.out").read_text()
+    if job.get("JobState") != "FAILED" or not job.get("ExitCode", "").startswith("2:"):
+        s.fail(f"job {jobid} ended {job.get('JobState')} {job.get('ExitCode')}:\n{log}")
+    for text in ("resume = 'never'", "the run failed (exit 2): not resubmitted"):
+        if text not in log:
+            s.fail(f"missing {text!r} in the log:\n{log}")
+    if "Traceback" in log or "submitted as job" in log:
+        s.fail(f"a traceback or a resubmission:\n{log}")
+    if (s.workdir / "data" / "dataset.h5").read_bytes() != before:
+        s.fail("the refused run changed the dataset")
