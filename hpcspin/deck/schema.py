@@ -96,7 +96,7 @@ class NegfSection:
         "rgf", doc="linear-algebra backend", kind=str, choices=("rgf", "petsc", "dense")
     )
     tol: float = opt(
-        1e-7, doc="accuracy knob: target error of the spin density", kind=float, gt=0, lt=1e-2
+        1e-6, doc="accuracy knob: target error of the spin density", kind=float, gt=0, lt=1e-2
     )
     transmission: bool = opt(False, doc="also compute T(E) (negf task)", kind=bool)
     transmission_range: tuple = opt(
