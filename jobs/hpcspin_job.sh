@@ -10,7 +10,8 @@
 # 3. The run's exit status decides what happens next:
 #      0   finished                          -> job COMPLETED, nothing resubmitted
 #      75  warned (SIGUSR1), checkpointed    -> next segment submitted with
-#                                               --dependency=afterany:$SLURM_JOB_ID
+#                                               --dependency=afterany:$SLURM_JOB_ID;
+#                                               jobs waiting for this one now wait for it
 #      75  after SIGTERM without a warning   -> not resubmitted (scancel, or no --signal)
 #      1/2 crash / user error                -> job FAILED with that status
 #
@@ -96,6 +97,25 @@ _hj_resubmit() {
 		export HPCSPIN_SEGMENT=$next HPCSPIN_MAX_SEGMENTS=$_hj_max
 		sbatch "${opts[@]}" "$script" "$@"
 	)
+}
+
+# Point the user's pending jobs that wait for this segment (e.g. a training job
+# submitted with --dependency=afterok:<first segment>) at the new segment instead, so
+# that they wait for the end of the whole chain, not of this segment (which ends
+# COMPLETED once it has resubmitted).
+_hj_retarget_dependents() {
+	local me=$SLURM_JOB_ID new=$1 id dep cleaned newdep
+	while IFS='|' read -r id dep; do
+		[[ $id == "$new" || $dep != *":$me"* ]] && continue
+		cleaned=$(sed -E 's/\([a-z_]+\)//g' <<<"$dep")
+		newdep=$(sed -E "s/:$me([^0-9]|\$)/:$new\1/g" <<<"$cleaned")
+		[[ $newdep == "$cleaned" ]] && continue
+		if scontrol update JobId="$id" Dependency="$newdep" 2>/dev/null; then
+			_hj_say "job $id now waits for job $new instead of job $me ($newdep)"
+		else
+			_hj_say "warning: could not point job $id ($dep) at job $new"
+		fi
+	done < <(squeue -h -u "$(id -un)" -t PENDING -o '%i|%E' 2>/dev/null)
 }
 
 hpcspin_job() {
@@ -201,6 +221,7 @@ hpcspin_job() {
 		if next=$(_hj_resubmit "$script" $((seg + 1)) "$deck" "${args[@]}"); then
 			_hj_say "$(date '+%F %T') checkpointed; segment $((seg + 1)) submitted as job" \
 				"$next (starts after job $SLURM_JOB_ID ends)"
+			_hj_retarget_dependents "$next"
 			exit 0
 		fi
 		_hj_say "error: resubmission failed; to continue: $again"

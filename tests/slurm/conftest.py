@@ -264,8 +264,8 @@ SCENARIO_ORDER = [
     "job_dyn_early",
     "job_dyn_reference",
     "job_datagen_interrupted",
+    "job_train",  # right after the chain it waits for
     "job_datagen_reference",
-    "job_train",
     "job_fault",
     "job_cancel",
     "job_bad_deck",
@@ -326,11 +326,13 @@ def job_datagen_interrupted(slurm, workroot) -> Scenario:
 
 @pytest.fixture(scope="session")
 def job_train(slurm, workroot, request) -> Scenario:
-    """train deck on the plain datagen run's dataset, queued with afterok on it."""
+    """train deck on the dataset of the *warned* datagen chain, submitted with
+    ``--dependency=afterok:<its first segment>`` as a user would: the chain must make
+    the train job wait for its last segment, not its first."""
     if not (ROOT / "hpcspin" / "tasks" / "train.py").is_file():
         pytest.skip("the train task (hpcspin/tasks/train.py) is not written yet")
-    job_datagen_reference = request.getfixturevalue("job_datagen_reference")
-    dataset = job_datagen_reference.workdir / "data" / "dataset.h5"
+    gen = request.getfixturevalue("job_datagen_interrupted")
+    dataset = gen.workdir / "data" / "dataset.h5"
     return submit(
         slurm,
         workroot,
@@ -339,7 +341,7 @@ def job_train(slurm, workroot, request) -> Scenario:
         "train.toml",
         "--set",
         f'train.dataset="{dataset}"',
-        options=[f"--dependency=afterok:{job_datagen_reference.first}"],
+        options=[f"--dependency=afterok:{gen.first}"],
     )
 
 
