@@ -6,7 +6,7 @@ run's datagen_summary.json. Prints the rate at each rank count, the parallel eff
 rate(2) / (2 rate(1)) (goal >= 90 %), the share of time in I/O (goal <= 5 %) and
 whether the two datasets are identical; writes bench/results/datagen.json.
 
-    .venv/bin/python bench/bench_datagen.py [--configs 48] [--length 60]
+    .venv/bin/python bench/bench_datagen.py [--configs 192] [--length 60] [--repeats 2] [--quick]
 """
 
 from __future__ import annotations
@@ -161,8 +161,11 @@ def main() -> None:
     ap.add_argument("--length", type=int, default=60)
     ap.add_argument("--flush-every", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="64 configurations, one repeat")
     ap.add_argument("--io-probe", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.quick:
+        args.configs, args.repeats = 64, 1
     if args.io_probe:
         io_probe(args.length, args.flush_every)
         return
@@ -223,6 +226,13 @@ def main() -> None:
     print(f"datasets at 1 and 2 ranks identical: {identical}")
     out = {
         "benchmark": "datagen",
+        "headline": {
+            "configs_per_s_1": results[1]["configs_per_s"],
+            "configs_per_s_2": results[2]["configs_per_s"],
+            "efficiency_2": eff,
+            "efficiency_2_vs_two_serial": eff_ceiling,
+            "share_io": io,
+        },
         "lattice": f"chain N={args.length}",
         "n_configs": args.configs,
         "flush_every": args.flush_every,
