@@ -75,6 +75,8 @@ NEGF_JSON = "negf_json"  # str: solver and accuracy
 _VECTORS = (SPINS, FIELD, FIELD_EQ, DENSITY)
 _FLOAT_SCALARS = (BIAS, MU, CURRENT, NOISE, WALL_CENTER, WALL_WIDTH, NEGF_ERROR)
 _INT_SCALARS = {SAMPLE_KIND: (np.int8, -1), SESSION: (np.int16, -1), DONE: (np.uint8, 0)}
+#: Added after the first files were written: readers and resumes do without them.
+_OPTIONAL = (NEGF_ERROR,)
 #: Row data a writer passes for each configuration (everything but done).
 ROW_FIELDS = (SPINS, FIELD, FIELD_EQ, DENSITY, *_FLOAT_SCALARS, SAMPLE_KIND, SESSION)
 
@@ -143,6 +145,8 @@ def inspect_dataset(path: str) -> DatasetInfo:
         n, n_sites = int(a[N_CONFIGS]), int(a[keys.N_SITES])
         with_eq = FIELD_EQ in f
         for name, (shape, dtype, _) in layout(n, n_sites, with_eq).items():
+            if name in _OPTIONAL and name not in f:
+                continue
             if name not in f or f[name].shape != shape or f[name].dtype != np.dtype(dtype):
                 raise DataFileError(f"{path}: dataset '{name}' missing or of the wrong shape")
         return DatasetInfo(

@@ -251,3 +251,15 @@ def test_real_engine_rows_match_direct_calls(tmp_path, ctx):
         np.testing.assert_array_equal(d["field_eq"][k], eq.field)
         assert d["current"][k] == res.current
         assert d["negf_error"][k] == max(res.error_estimate, eq.error_estimate)
+
+
+def test_files_without_optional_columns_resume_and_read(tmp_path, monkeypatch, ctx):
+    """Files written before ``negf_error`` existed stay readable and resumable."""
+    cfg = make_cfg(tmp_path)
+    with pytest.raises(RunInterrupted):
+        run_fake(monkeypatch, cfg, ctx, stop_after=5)
+    with h5py.File(path_of(cfg), "a") as f:
+        del f[ds.NEGF_ERROR]
+    run_fake(monkeypatch, cfg, ctx)
+    d = ds.read_dataset(path_of(cfg))
+    assert d["done"].all() and ds.NEGF_ERROR not in d
