@@ -40,7 +40,9 @@ def checkpoint_path(directory, step: int) -> str:
     return os.path.join(os.fspath(directory), f"checkpoint_{int(step):010d}.h5")
 
 
-def write_checkpoint(path, comm, decomposition, owned_spins, state: dict) -> str:
+def write_checkpoint(
+    path, comm, decomposition, owned_spins, state: dict, parallel: bool | None = None
+) -> str:
     """Write a checkpoint atomically. Collective over comm.
 
     Args:
@@ -51,6 +53,8 @@ def write_checkpoint(path, comm, decomposition, owned_spins, state: dict) -> str
         state: ``time``, ``step`` (required); ``rng_state`` (bytes, or a
             JSON-serialisable object), ``deck_text``, ``config_json``, ``version``,
             ``extra`` (JSON-serialisable dict), all optional; rank 0's is stored.
+        parallel: collective mpio write (True) or gather to rank 0 (False); None:
+            mpio when the communicator has several ranks and h5py has MPI.
 
     Returns:
         ``path``.
@@ -62,7 +66,7 @@ def write_checkpoint(path, comm, decomposition, owned_spins, state: dict) -> str
     tmp = path + ".tmp"
     d = decomposition
     rank = 0 if comm is None else comm.Get_rank()
-    parallel = is_parallel(comm)
+    parallel = is_parallel(comm) if parallel is None else bool(parallel)
     spins = None if parallel else d.gather(comm, owned_spins, root=0)
     digest = _spins_hash_block(d, owned_spins)
     if comm is not None and comm.Get_size() > 1:
@@ -71,7 +75,7 @@ def write_checkpoint(path, comm, decomposition, owned_spins, state: dict) -> str
         digest = comm.allreduce(digest, op=MPI.BXOR)
     err = None
     try:
-        f = open_h5(tmp, "w", comm)
+        f = open_h5(tmp, "w", comm, parallel=parallel)
         if f is not None:
             with f:
                 _fill(f, d, owned_spins if parallel else spins, state, parallel, comm, digest)

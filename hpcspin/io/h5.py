@@ -30,7 +30,9 @@ def is_parallel(comm) -> bool:
     return comm is not None and comm.Get_size() > 1 and h5py_has_mpi()
 
 
-def open_h5(path, mode: str = "r", comm=None, locking: bool | None = None):
+def open_h5(
+    path, mode: str = "r", comm=None, locking: bool | None = None, parallel: bool | None = None
+):
     """Open an HDF5 file for a run. Collective over comm when parallel.
 
     * ``comm`` with more than one rank and h5py with MPI: one shared file,
@@ -44,6 +46,8 @@ def open_h5(path, mode: str = "r", comm=None, locking: bool | None = None):
         comm: communicator, or None for serial.
         locking: HDF5 file locking (False lets a reader open a file that a run
             is writing; see :mod:`hpcspin.io.trajectory`). None: HDF5's default.
+        parallel: force the mpio driver on (True) or off (False, e.g. to gather
+            to rank 0); None: :func:`is_parallel`.
 
     Returns:
         An open ``h5py.File``, or None on ranks that do not hold the file.
@@ -53,7 +57,7 @@ def open_h5(path, mode: str = "r", comm=None, locking: bool | None = None):
     """
     kw = {} if locking is None else {"locking": locking}
     try:
-        if is_parallel(comm):
+        if is_parallel(comm) if parallel is None else parallel:
             return h5py.File(path, mode, driver="mpio", comm=comm, **kw)
         if mode in _READ_MODES or comm is None or comm.Get_rank() == 0:
             return h5py.File(path, mode, **kw)
@@ -170,7 +174,31 @@ def write_owned_sites(dset, decomposition, block, lead: tuple = (), parallel: bo
         (1,) * nl + (oy,) + trailing,
     )
     mspace = h5py.h5s.create_simple(data.shape)
-    dset.id.write(mspace, fspace, data, dxpl=_collective_dxpl() if parallel else None)
+    # Collective I/O into chunks that were allocated incrementally (datasets made by
+    # serial HDF5 without ALLOC_TIME_EARLY) fails in HDF5 1.10: write those independently.
+    early = dset.id.get_create_plist().get_alloc_time() == h5py.h5d.ALLOC_TIME_EARLY
+    dxpl = _collective_dxpl() if parallel and early else None
+    dset.id.write(mspace, fspace, data, dxpl=dxpl)
+
+
+def create_frames_dataset(f, name: str, shape: tuple, dtype, chunks: tuple, fillvalue=None):
+    """Dataset resizable along axis 0, chunks allocated early.
+
+    Parallel HDF5 allocates chunks early anyway; doing the same in serial files
+    lets a parallel run append to a file a serial run began (restarts at another
+    rank count) with collective I/O.
+    """
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    return f.create_dataset(
+        name,
+        shape,
+        maxshape=(None,) + tuple(shape[1:]),
+        dtype=dtype,
+        chunks=chunks,
+        fillvalue=fillvalue,
+        dcpl=dcpl,
+    )
 
 
 def _collective_dxpl():

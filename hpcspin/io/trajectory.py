@@ -24,7 +24,14 @@ import numpy as np
 
 from hpcspin.errors import DataFileError, HpcspinError
 from hpcspin.io import keys
-from hpcspin.io.h5 import check_kind, is_parallel, open_checked, open_h5, write_owned_sites
+from hpcspin.io.h5 import (
+    check_kind,
+    create_frames_dataset,
+    is_parallel,
+    open_checked,
+    open_h5,
+    write_owned_sites,
+)
 from hpcspin.io.h5 import write_provenance as _stamp
 from hpcspin.log import get_logger
 
@@ -45,6 +52,8 @@ class TrajectoryWriter:
         restart_step: with ``append``, drop frames whose step is beyond this one
             (the checkpoint's step), so the resumed run writes no duplicates.
         flush_every: flush the file every this many frames (live readers).
+        parallel: collective mpio writes (True) or gather to rank 0 (False);
+            None: mpio when the communicator has several ranks and h5py has MPI.
     """
 
     def __init__(
@@ -58,13 +67,14 @@ class TrajectoryWriter:
         append: bool = False,
         restart_step: int | None = None,
         flush_every: int = 1,
+        parallel: bool | None = None,
     ):
         d = decomposition
         self.path, self.comm, self.decomp = os.fspath(path), comm, d
         self.n_sites = d.length * d.width
         if n_sites is not None and int(n_sites) != self.n_sites:
             raise HpcspinError(f"n_sites {n_sites} != decomposition's {self.n_sites}")
-        self.parallel = is_parallel(comm)
+        self.parallel = is_parallel(comm) if parallel is None else bool(parallel)
         self.rank = 0 if comm is None else comm.Get_rank()
         self.size = 1 if comm is None else comm.Get_size()
         self.flush_every = max(1, int(flush_every))
@@ -73,11 +83,11 @@ class TrajectoryWriter:
         self.f = _agreed(
             comm, self.parallel, lambda: self._open(resume, restart_step, deck_text, config_json)
         )
-        self.n_frames = _bcast(comm, self.f and self.f.attrs[keys.N_FRAMES_DONE])
+        self.n_frames = int(_bcast(comm, self.f and self.f.attrs[keys.N_FRAMES_DONE]))
 
     # -- opening --------------------------------------------------------------------
     def _open(self, resume, restart_step, deck_text, config_json):
-        f = open_h5(self.path, "r+" if resume else "w", self.comm)
+        f = open_h5(self.path, "r+" if resume else "w", self.comm, parallel=self.parallel)
         if f is None:
             return None
         try:
@@ -96,15 +106,9 @@ class TrajectoryWriter:
         f.attrs[keys.LATTICE_SHAPE] = np.array([self.decomp.length, self.decomp.width])
         f.attrs[keys.N_FRAMES_DONE] = 0
         n = self.n_sites
-        f.create_dataset(
-            keys.SPINS,
-            (0, n, 3),
-            maxshape=(None, n, 3),
-            dtype="f8",
-            chunks=(1, min(n, _CHUNK_SITES), 3),
-        )
-        f.create_dataset(keys.STEP, (0,), maxshape=(None,), dtype="i8", chunks=(1024,))
-        f.create_dataset(keys.TIME, (0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+        create_frames_dataset(f, keys.SPINS, (0, n, 3), "f8", (1, min(n, _CHUNK_SITES), 3))
+        create_frames_dataset(f, keys.STEP, (0,), "i8", (1024,))
+        create_frames_dataset(f, keys.TIME, (0,), "f8", (1024,))
 
     def _reopen(self, f, restart_step):
         check_kind(f, "trajectory")
@@ -112,9 +116,15 @@ class TrajectoryWriter:
             raise DataFileError(
                 f"{self.path} has {int(f.attrs[keys.N_SITES])} sites, this run {self.n_sites}"
             )
-        done = int(f.attrs[keys.N_FRAMES_DONE])  # frames past it are half-written
-        steps = f[keys.STEP][:done]
-        keep = done if restart_step is None else int(np.searchsorted(steps, restart_step, "right"))
+        done, keep = None, None
+        if self.rank == 0:  # rank 0 decides: a shrink on one rank rewrites data others read
+            done = int(f.attrs[keys.N_FRAMES_DONE])  # frames past it are half-written
+            steps = f[keys.STEP][:done]
+            keep = (
+                done if restart_step is None else int(np.searchsorted(steps, restart_step, "right"))
+            )
+        if self.parallel:
+            done, keep = self.comm.bcast((done, keep), root=0)
         for name in _frame_datasets(f):
             f[name].resize(keep, axis=0)
         f.attrs[keys.N_FRAMES_DONE] = keep
@@ -166,13 +176,8 @@ class TrajectoryWriter:
     def _dataset(self, name, obs):
         if name not in self.f:  # a new observable: earlier frames read as NaN
             shape = np.shape(obs[name])
-            self.f.create_dataset(
-                name,
-                (self.n_frames,) + shape,
-                maxshape=(None,) + shape,
-                dtype="f8",
-                chunks=(256,) + shape,
-                fillvalue=np.nan,
+            create_frames_dataset(
+                self.f, name, (self.n_frames,) + shape, "f8", (256,) + shape, np.nan
             )
         return self.f[name]
 
