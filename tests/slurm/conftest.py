@@ -329,8 +329,6 @@ def job_train(slurm, workroot, request) -> Scenario:
     """train deck on the dataset of the *warned* datagen chain, submitted with
     ``--dependency=afterok:<its first segment>`` as a user would: the chain must make
     the train job wait for its last segment, not its first."""
-    if not (ROOT / "hpcspin" / "tasks" / "train.py").is_file():
-        pytest.skip("the train task (hpcspin/tasks/train.py) is not written yet")
     gen = request.getfixturevalue("job_datagen_interrupted")
     dataset = gen.workdir / "data" / "dataset.h5"
     return submit(
