@@ -58,7 +58,8 @@ class HaloExchanger:
         from mpi4py import MPI  # noqa: PLC0415  (serial runs need no MPI)
 
         d = self.decomp
-        if cart is None:
+        own = cart is None
+        if own:
             cart = comm.Create_cart(list(d.dims), periods=[False, d.periodic], reorder=False)
         if tuple(cart.Get_topo()[0]) != d.dims:
             raise HpcspinError(f"Cartesian communicator dims {cart.dims} != {d.dims}")
@@ -68,11 +69,18 @@ class HaloExchanger:
                 f"in the Cartesian grid but the decomposition says {d.coords}"
             )
         self.cart = cart
+        self._own_cart = own
         for axis in (0, 1):
             if self._nbrs[axis][0] == "self":
                 continue
             lo, hi = cart.Shift(axis, 1)
             self._nbrs[axis] = tuple(None if r == MPI.PROC_NULL else r for r in (lo, hi))
+
+    def free(self) -> None:
+        """Free the Cartesian communicator if this exchanger created it. Collective over comm."""
+        if self.cart is not None and getattr(self, "_own_cart", False):
+            self.cart.Free()
+        self.cart = None
 
     # -- public API --------------------------------------------------------------
     def forward(self, grid):

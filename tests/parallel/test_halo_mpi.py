@@ -105,7 +105,9 @@ def test_forward_matches_geometry(comm, trailing):
         glob = rng.standard_normal((d.length * d.width,) + trailing)
         grid = np.full(d.shape + trailing, np.nan)
         grid[d.owned_slice] = d.owned_from_global(glob)
-        HaloExchanger(sub, d).forward(grid)
+        ex = HaloExchanger(sub, d)
+        ex.forward(grid)
+        ex.free()
         assert np.array_equal(grid, expected_forward(d, glob)), (d.dims, d)
         assert np.array_equal(grid, d.scatter(glob))
         n_checked += 1
@@ -183,3 +185,22 @@ def test_gather_owned_blocks(comm, root):
             assert np.array_equal(out, glob)
         else:
             assert out is None
+
+
+@pytest.mark.gpu
+def test_torch_cuda_tensor_staged_and_reverse(comm):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA")
+    d = Decomposition.for_rank(9, 4, True, comm.size, comm.rank, (1, 1))
+    glob = np.random.default_rng(1).standard_normal((36, 3))
+    t = torch.zeros(d.shape + (3,), dtype=torch.float64, device="cuda")
+    t[d.owned_slice] = torch.from_numpy(d.owned_from_global(glob)).cuda()
+    ex = HaloExchanger(comm, d)
+    ex.forward(t)
+    assert np.array_equal(t.cpu().numpy(), expected_forward(d, glob))
+    host = contributions(d, comm.rank, (3,), 11)
+    dev = torch.from_numpy(host.copy()).cuda()
+    ex.reverse(host)
+    ex.reverse(dev)
+    assert np.array_equal(dev.cpu().numpy(), host)
