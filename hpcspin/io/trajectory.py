@@ -78,7 +78,6 @@ class TrajectoryWriter:
         self.rank = 0 if comm is None else comm.Get_rank()
         self.size = 1 if comm is None else comm.Get_size()
         self.flush_every = max(1, int(flush_every))
-        self._obs_keys: tuple | None = None
         resume = append and _exists(path, comm)
         self.f = _agreed(
             comm, self.parallel, lambda: self._open(resume, restart_step, deck_text, config_json)
@@ -182,20 +181,20 @@ class TrajectoryWriter:
         return self.f[name]
 
     def _check_obs_keys(self, obs):
+        """Check that every rank passes the same observable names and shapes.
+
+        Checked every frame: a mismatch would hang the collective dataset creation.
+        """
         names = tuple(sorted((k, np.shape(v)) for k, v in obs.items()))
-        if names == self._obs_keys:
-            return
-        bad = [k for k, _ in names if k in (keys.SPINS, keys.STEP, keys.TIME)]
+        agree = True
         if self.comm is not None and self.size > 1:
             agree = len(set(self.comm.allgather(names))) == 1
-        else:
-            agree = True
+        bad = [k for k, _ in names if k in (keys.SPINS, keys.STEP, keys.TIME)]
         if bad or not agree:
             raise HpcspinError(
                 f"observables {[k for k, _ in names]}: reserved names {bad} or "
                 "keys/shapes differ between ranks"
             )
-        self._obs_keys = names
 
     def close(self) -> None:
         """Flush and close the file. Collective over comm."""
