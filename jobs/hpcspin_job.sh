@@ -49,14 +49,18 @@ _hj_on_signal() {
 # HPCSPIN_REMIND seconds (default 10) until the ranks stop: one that came before a rank
 # had its handler was ignored.
 _hj_wait_srun() {
-	local t=0
+	local t=0 n=0
 	while :; do
 		_hj_trapped=0
 		if [[ $_hj_warned == 1 ]] && kill -0 "$_hj_srun_pid" 2>/dev/null; then
 			sleep 1
 			t=$((t + 1))
 			if ((t % ${HPCSPIN_REMIND:-10} == 0)) && kill -0 "$_hj_srun_pid" 2>/dev/null; then
-				_hj_say "$(date '+%F %T') ranks still running ${t} s after the warning: SIGUSR1 again"
+				n=$((n + 1))
+				if ((n <= 3)); then
+					_hj_say "$(date '+%F %T') ranks still running ${t} s after the warning:" \
+						"SIGUSR1 again$( ((n == 3)) && echo ' (further repeats not logged)')"
+				fi
 				kill -USR1 "$_hj_srun_pid" 2>/dev/null || true
 			fi
 			continue
