@@ -178,7 +178,13 @@ stop_daemons() {
 		fi
 	done
 	if [[ -f $STATE/munged.ours ]]; then
-		pid=$(live_pid /run/munge/munged.pid munged) && kill -TERM "$pid" 2>/dev/null || true
+		if pid=$(live_pid /run/munge/munged.pid munged); then
+			kill -TERM "$pid" 2>/dev/null || true
+			for i in $(seq 50); do
+				[[ -d /proc/$pid ]] || break
+				sleep 0.1
+			done
+		fi
 		rm -f "$STATE/munged.ours"
 	fi
 	[[ ${1:-} == quiet ]] || log "stopped"
