@@ -28,6 +28,13 @@ die() {
 	exit 1
 }
 
+# true while pid runs (a zombie waiting for its reaper counts as gone)
+alive() {
+	local st
+	st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $st && $st != Z ]]
+}
+
 # pid from a pid file, printed only if that process is alive and has the expected name
 live_pid() {
 	local file=$1 name=$2 pid
@@ -35,6 +42,7 @@ live_pid() {
 	pid=$(<"$file")
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
 	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]] || return 1
+	alive "$pid" || return 1
 	echo "$pid"
 }
 
@@ -128,11 +136,14 @@ start() {
 	[[ $(id -u) == 0 ]] || die "starting the test cluster needs root (munged, /run/slurm, apt-get)"
 	install_packages
 	# Never run next to SLURM daemons we did not start (a real site's, or a stale run).
-	local p
+	local p pid ours
 	for p in slurmctld slurmd; do
-		if pgrep -x "$p" >/dev/null && ! live_pid "$STATE/$p.pid" "$p" >/dev/null; then
-			die "a $p that this script did not start is running (pid $(pgrep -x "$p" | tr '\n' ' ')); refusing"
-		fi
+		ours=$(live_pid "$STATE/$p.pid" "$p") || ours=""
+		for pid in $(pgrep -x "$p"); do
+			if alive "$pid" && [[ $pid != "$ours" ]]; then
+				die "a $p that this script did not start is running (pid $pid); refusing"
+			fi
+		done
 	done
 	is_ours_running || stop_daemons quiet
 	mkdir -p "$STATE"
@@ -170,10 +181,10 @@ stop_daemons() {
 		pid=$(live_pid "$STATE/$p.pid" "$p") || continue
 		kill -TERM "$pid" 2>/dev/null || true
 		for i in $(seq 100); do
-			[[ -d /proc/$pid ]] || break
+			alive "$pid" || break
 			sleep 0.1
 		done
-		if [[ -d /proc/$pid ]]; then
+		if alive "$pid"; then
 			kill -KILL "$pid" 2>/dev/null || true
 		fi
 	done
@@ -181,7 +192,7 @@ stop_daemons() {
 		if pid=$(live_pid /run/munge/munged.pid munged); then
 			kill -TERM "$pid" 2>/dev/null || true
 			for i in $(seq 50); do
-				[[ -d /proc/$pid ]] || break
+				alive "$pid" || break
 				sleep 0.1
 			done
 		fi
