@@ -14,7 +14,7 @@ log = get_logger("validate")
 
 def _predict(model, lattice, spins, bias, mu, block: int = 32):
     """Total ML field at (bias, mu) per configuration, in blocks. Returns (n, N, 3)."""
-    out = []
+    out = [np.zeros((0,) + spins.shape[1:])]
     for i in range(0, len(spins), block):
         g = {"bias": bias[i : i + block], "mu": mu[i : i + block]}
         out.append(np.asarray(model.field(spins[i : i + block], lattice, g)))

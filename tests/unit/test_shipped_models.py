@@ -1,0 +1,47 @@
+"""Each shipped model file matches the deck that trains it (README: how to reproduce)."""
+
+import pathlib
+
+import pytest
+
+from hpcspin.deck import parse_deck
+from hpcspin.lattice import make_lattice
+from hpcspin.ml import load_model
+from hpcspin.ml.modelfile import read_model_file
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SHIPPED = {
+    "models/chain_dw_Evector.pt": "input_decks/train_chain_dw.toml",
+    "models/chain_dw_EA.pt": "input_decks/train_chain_dw_EA.toml",
+    "models/chain_dw_E.pt": "input_decks/train_chain_dw_E.toml",
+}
+
+
+@pytest.mark.parametrize("model_path, deck_path", sorted(SHIPPED.items()))
+def test_model_file_matches_its_deck(model_path, deck_path):
+    path = ROOT / model_path
+    if not path.exists():
+        pytest.skip(f"{model_path} is not shipped")
+    deck_text = (ROOT / deck_path).read_text()
+    cfg = parse_deck(deck_text, check_files=False)
+    assert cfg.model.file == model_path
+    meta = read_model_file(path)
+    trained_by = parse_deck(meta["extra"]["deck"], check_files=False)
+    # Comments may differ; every resolved setting must be the same.
+    assert trained_by.to_dict() == cfg.to_dict(), "the model was trained by another deck"
+    lat = cfg.lattice
+    lattice = make_lattice(lat.kind, lat.length, lat.width, lat.periodic)
+    model = load_model(path, lattice=lattice, expect_head=cfg.model.head)
+    spec = model.spec
+    assert spec.radius == cfg.model.radius
+    assert tuple(spec.hidden) == tuple(cfg.model.hidden)
+    assert tuple(spec.globals) == tuple(cfg.model.global_inputs)
+    assert spec.bias_gate == cfg.model.bias_gate
+    assert spec.dtype == cfg.model.dtype
+    assert len(meta["fingerprint"]) == 64  # sha256 of the training arrays
+
+
+def test_demo_uses_the_default_model():
+    cfg = parse_deck((ROOT / "input_decks/demo_chain_ml.toml").read_text(), check_files=False)
+    assert cfg.model.file == "models/chain_dw_Evector.pt"
+    assert cfg.dynamics.forces == "ml"
