@@ -52,6 +52,10 @@ class TrainConfig:
         checkpoint_every: epochs between checkpoints.
         resume: continue from ``checkpoint`` if it exists.
         log_interval: seconds between progress lines.
+        interrupt: optional callable, called after every epoch on every rank, returning
+            True when the run must stop now (it must give the same answer on every rank,
+            e.g. an allreduce of a signal flag); the checkpoint is written, then
+            :class:`hpcspin.errors.RunInterrupted` is raised.
     """
 
     epochs: int = 200
@@ -71,6 +75,7 @@ class TrainConfig:
     checkpoint_every: int = 10
     resume: bool = True
     log_interval: float = 10.0
+    interrupt: object = None
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -336,7 +341,7 @@ def _checkpoint_state(model, opt, sched, st: _State, fp, spec, cfg) -> dict:
         "history": st.history,
         "fingerprint": fp,
         "spec": spec.to_dict(),
-        "config": asdict(cfg),
+        "config": {k: v for k, v in asdict(cfg).items() if k != "interrupt"},
         "torch_rng": torch.random.get_rng_state(),
     }
 
@@ -426,9 +431,17 @@ def train_model(
         st.epoch += 1
         prog.update(st.epoch, extra=f"loss {loss:.3e}  val {val:.3e}  lr {lr:.1e}")
         stop = st.epoch == cfg.epochs or (cfg.patience and st.bad >= cfg.patience)
-        if cfg.checkpoint and rank == 0 and (st.epoch % cfg.checkpoint_every == 0 or stop):
+        halt = bool(cfg.interrupt()) if cfg.interrupt is not None and not stop else False
+        if cfg.checkpoint and rank == 0 and (st.epoch % cfg.checkpoint_every == 0 or stop or halt):
             _save_checkpoint(
                 cfg.checkpoint, _checkpoint_state(model, opt, sched, st, fp, spec, cfg)
+            )
+        if halt:
+            from hpcspin.errors import RunInterrupted
+
+            raise RunInterrupted(
+                f"stopped on a signal after epoch {st.epoch}; checkpoint "
+                f"{cfg.checkpoint or '(none: checkpoint not configured)'}; run again to resume"
             )
     if st.best_state is not None:
         model.load_state_dict(st.best_state)

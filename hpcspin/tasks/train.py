@@ -42,10 +42,18 @@ def _load(cfg, lattice):
     return data
 
 
+def _stop_requested(ctx, flag) -> bool:
+    """Whether any rank got SIGTERM/SIGUSR1. Collective over ctx.comm."""
+    from mpi4py import MPI
+
+    return bool(ctx.comm.allreduce(flag.signum, op=MPI.MAX))
+
+
 def run(cfg, ctx, restart: str | None = None) -> None:
     """Train the model. Collective over ctx.comm."""
     from hpcspin.ml import ModelSpec
     from hpcspin.ml.train import TrainConfig, train_model
+    from hpcspin.tasks.dynamics import SignalFlag
 
     lattice = lattice_from(cfg)
     data = _load(cfg, lattice)
@@ -81,6 +89,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         checkpoint=m.file + ".ckpt",
         resume=cfg.output.resume == "auto",
         log_interval=cfg.output.progress_interval,
+        interrupt=lambda: _stop_requested(ctx, flag),
     )
     n_cfg = data["spins"].shape[0]
     log.info(
@@ -95,17 +104,21 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         "H(0) and H(V)-H(0)" if separate else "H(V)",
     )
     t0 = time.perf_counter()
-    res = train_model(
-        data["spins"],
-        fields,
-        lattice,
-        spec,
-        tcfg,
-        bias=data["bias"],
-        mu=data["mu"],
-        fields_eq=fields_eq,
-        comm=ctx.comm,
-    )
+    flag = SignalFlag()
+    try:
+        res = train_model(
+            data["spins"],
+            fields,
+            lattice,
+            spec,
+            tcfg,
+            bias=data["bias"],
+            mu=data["mu"],
+            fields_eq=fields_eq,
+            comm=ctx.comm,
+        )
+    finally:
+        flag.restore()
     wall = time.perf_counter() - t0
     if ctx.rank == 0:
         res.save(

@@ -189,3 +189,43 @@ def test_float32_model_matches_float64():
     h64, h32 = m64.field(s, lat), m32.field(s, lat)
     assert np.abs(h64).max() > 1e-2
     np.testing.assert_allclose(h32, h64, atol=1e-5)
+
+
+def test_interrupt_checkpoints_then_resume_finishes(tmp_path):
+    """A stop request after an epoch writes the checkpoint and raises RunInterrupted."""
+    from hpcspin.errors import RunInterrupted
+    from hpcspin.lattice import make_lattice
+    from hpcspin.ml import ModelSpec
+    from hpcspin.ml.train import TrainConfig, train_model
+
+    rng = np.random.default_rng(3)
+    s = rng.normal(size=(8, 10, 3))
+    s /= np.linalg.norm(s, axis=-1, keepdims=True)
+    h = np.roll(s, 1, axis=1) + np.roll(s, -1, axis=1)
+    lat = make_lattice("chain", 10)
+    spec = ModelSpec(head="E", radius=1, hidden=(4,))
+    ck = str(tmp_path / "t.ckpt")
+    calls = []
+    cfg = TrainConfig(
+        epochs=6,
+        batch_size=4,
+        val_fraction=0.25,
+        checkpoint=ck,
+        patience=None,
+        interrupt=lambda: calls.append(1) or len(calls) >= 2,
+    )
+    with pytest.raises(RunInterrupted, match="after epoch 2"):
+        train_model(s, h, lat, spec, cfg)
+    res = train_model(
+        s,
+        h,
+        lat,
+        spec,
+        TrainConfig(epochs=6, batch_size=4, val_fraction=0.25, checkpoint=ck, patience=None),
+    )
+    assert res.metrics["epochs_run"] == 6
+    ref = train_model(
+        s, h, lat, spec, TrainConfig(epochs=6, batch_size=4, val_fraction=0.25, patience=None)
+    )
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, res.model.state_dict()[k]), k
