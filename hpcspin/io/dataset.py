@@ -40,7 +40,7 @@ import numpy as np
 
 from hpcspin.errors import DataFileError
 from hpcspin.io import keys
-from hpcspin.io.h5 import check_kind, is_parallel, open_h5, write_provenance
+from hpcspin.io.h5 import check_kind, is_parallel, open_h5, plain_attr, write_provenance
 
 FILE_KIND = "dataset"
 DATASET_FILE = "dataset.h5"  # file name inside [output] dir
@@ -328,7 +328,7 @@ def read_dataset(path: str, only_done: bool = True) -> dict:
     f = open_h5(path, "r")
     try:
         out = {name: f[name][()][keep] for name in f if isinstance(f[name], h5py.Dataset)}
-        attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        attrs = {k: plain_attr(v) for k, v in f.attrs.items()}
     except (OSError, KeyError) as err:
         raise DataFileError(f"{path}: damaged HDF5 content ({err})") from err
     finally:
@@ -348,13 +348,3 @@ def read_dataset(path: str, only_done: bool = True) -> dict:
 
 def _str(v) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def _plain(v):
-    if isinstance(v, bytes):
-        return v.decode()
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v

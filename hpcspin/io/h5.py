@@ -100,7 +100,7 @@ def provenance(f) -> dict:
     out = {}
     for k in (keys.DECK_TEXT, keys.CONFIG, keys.VERSION, keys.UNITS, keys.N_RANKS, keys.KIND):
         if k in f.attrs:
-            out[k] = _plain(f.attrs[k])
+            out[k] = plain_attr(f.attrs[k])
     return out
 
 
@@ -112,7 +112,7 @@ def check_kind(f, kind: str) -> None:
         raise DataFileError(f"{f.filename}: unreadable attributes ({err})") from err
     if found is None:
         raise DataFileError(f"{f.filename} is not an hpcspin file (no '{keys.KIND}' attribute)")
-    found = _plain(found)
+    found = plain_attr(found)
     if found != kind:
         raise DataFileError(f"{f.filename} is a {found!r} file, expected {kind!r}")
 
@@ -134,7 +134,7 @@ def open_checked(path, kind: str, comm=None, locking: bool | None = None):
         f.close()
 
 
-def _plain(v):
+def plain_attr(v):
     """h5py attribute value as str / int / float / list."""
     if isinstance(v, bytes):
         return v.decode()

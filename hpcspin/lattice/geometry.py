@@ -129,42 +129,34 @@ class Lattice:
             self._cache[key] = b
         return self._cache[key]
 
+    def _row_pairs(self, dx: int) -> list[tuple[int, int]]:
+        """Row pairs (y, y') of nearest-neighbour bonds from slice x to slice x + dx."""
+        pairs = []
+        for ddx, dy in self.neighbor_offsets(1):
+            if ddx != dx:
+                continue
+            for y in range(self.width):
+                y2 = y + dy
+                if self.periodic:
+                    y2 %= self.width
+                elif not 0 <= y2 < self.width:
+                    continue
+                pairs.append((y, y2))
+        return pairs
+
     def interslice_bonds(self) -> np.ndarray:
         """Nearest-neighbour bonds (n, 2) between slice 0 and slice 1, as row pairs.
 
         Row indices (0..W-1) of the left and right site; the same for every pair of
         adjacent slices and for the lead-to-centre contact.
         """
-        off = self.neighbor_offsets(1)
-        rows = []
-        for dx, dy in off:
-            if dx != 1:
-                continue
-            for y in range(self.width):
-                y2 = y + dy
-                if self.periodic:
-                    y2 %= self.width
-                elif not 0 <= y2 < self.width:
-                    continue
-                rows.append((y, y2))
-        return np.array(sorted(set(rows)), dtype=int).reshape(-1, 2)
+        rows = sorted(set(self._row_pairs(1)))
+        return np.array(rows, dtype=int).reshape(-1, 2)
 
     def intraslice_bonds(self) -> np.ndarray:
         """Nearest-neighbour bonds (n, 2) inside one slice, as row pairs with a < b."""
-        off = self.neighbor_offsets(1)
-        rows = set()
-        for dx, dy in off:
-            if dx != 0:
-                continue
-            for y in range(self.width):
-                y2 = y + dy
-                if self.periodic:
-                    y2 %= self.width
-                elif not 0 <= y2 < self.width:
-                    continue
-                if y != y2:
-                    rows.add((min(y, y2), max(y, y2)))
-        return np.array(sorted(rows), dtype=int).reshape(-1, 2)
+        rows = sorted({(min(a, b), max(a, b)) for a, b in self._row_pairs(0) if a != b})
+        return np.array(rows, dtype=int).reshape(-1, 2)
 
 
 def make_lattice(kind: str, length: int, width: int = 1, periodic: bool = False) -> Lattice:
