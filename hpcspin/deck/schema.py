@@ -128,6 +128,11 @@ class ModelSection:
         choices=("bias", "mu"),
         length=(0, 2),
     )
+    chain_mirror: bool = opt(
+        True,
+        doc="chains with a bias input: build in the exact symmetry x -> -x with V -> -V",
+        kind=bool,
+    )
     bias_gate: bool = opt(
         True,
         doc="E ignores the bias; the nonequilibrium head is multiplied by V (zero at V = 0)",

@@ -99,9 +99,13 @@ class Window:
 
     @cached_property
     def mirror(self) -> np.ndarray | None:
-        """Permutation (K,) of cells under y -> -y (None on the chain)."""
+        """Permutation (K,) of cells under the mirror: y -> -y on strips, x -> -x on the chain.
+
+        On the chain the mirror is a symmetry only together with V -> -V; the model
+        uses it only when it takes the bias as an input (``ModelSpec.chain_mirror``).
+        """
         if self.kind == "chain":
-            return None
+            return self.inversion
         p = self.position(self.offsets) * np.array([1.0, -1.0])
         return self._index_of(p)
 
@@ -201,7 +205,7 @@ class Window:
         """Signed permutation (perm, sign) of the vector-head basis under the mirror.
 
         Basis vector i of the mirrored window is ``sign[i] * v[perm[i]]`` of the
-        original window; None on the chain.
+        original window.
         """
         if self.mirror is None:
             return None

@@ -43,6 +43,9 @@ class ModelSpec:
         hidden: hidden layer widths of each site network.
         globals: names of global inputs appended to every descriptor ("bias", "mu").
         symmetrize: strips only: average over the y -> -y mirror.
+        chain_mirror: chains with a "bias" input: average over the exact symmetry of
+            the driven chain, the mirror x -> -x together with V -> -V (and a pi spin
+            rotation), so v(-V) = -v(V) holds by construction.
         bias_gate: with a "bias" global input: the E potential does not see the bias
             (it is the equilibrium part), and the nonequilibrium parts (A, vector) are
             multiplied by V, so they vanish exactly at V = 0 and the relaxed state
@@ -57,6 +60,7 @@ class ModelSpec:
     hidden: tuple[int, ...] = (32, 32)
     globals: tuple[str, ...] = ()
     symmetrize: bool = True
+    chain_mirror: bool = False
     bias_gate: bool = False
     dtype: str = "float64"
     extra: dict = field(default_factory=dict, compare=False)
@@ -127,7 +131,12 @@ class ForceModel(nn.Module):
         # Output scales (set from the training targets) keep the networks O(1).
         self.register_buffer("scale_eq", torch.ones((), dtype=dt))
         self.register_buffer("scale_neq", torch.ones((), dtype=dt))
-        self._symm = spec.kind != "chain" and spec.symmetrize
+        if spec.kind == "chain":
+            # x -> -x with V -> -V (and a pi rotation of all spins, invisible to the
+            # rotation-invariant descriptor) is an exact symmetry of the driven chain.
+            self._symm = spec.chain_mirror and "bias" in spec.globals
+        else:
+            self._symm = spec.symmetrize
         self._bias_col = None
         if spec.bias_gate and "bias" in spec.globals:
             self._bias_col = nf - len(spec.globals) + spec.globals.index("bias")
@@ -186,7 +195,11 @@ class ForceModel(nn.Module):
             fp, fs = self.window.mirror_features
             ng = len(self.spec.globals)
             fp = np.concatenate([fp, len(fp) + np.arange(ng)])
-            fs = np.concatenate([fs, np.ones(ng)])
+            flip = [
+                -1.0 if (self.spec.kind == "chain" and g == "bias") else 1.0
+                for g in self.spec.globals
+            ]
+            fs = np.concatenate([fs, np.asarray(flip)])
             bp, bs = self.window.mirror_basis
             inv = np.argsort(bp)
             t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
@@ -217,21 +230,22 @@ class ForceModel(nn.Module):
         gate = None
         d_eq = d
         if self._bias_col is not None:
-            gate = d[:m, self._bias_col]
+            # One gate per copy: the mirrored copy of a chain carries -V.
+            gate = d[:, self._bias_col]
             keep = torch.ones(d.shape[1], dtype=d.dtype, device=d.device)
             keep[self._bias_col] = 0.0
             d_eq = d * keep
         out = {"eps": self._avg(self.energy_net(d_eq)[:, 0], m) * self.scale_eq}
         if self.a_net is not None:
-            a = self._avg(self.a_net(d)[:, 0], m) * self.scale_neq
-            out["a"] = a if gate is None else a * gate
+            a = self.a_net(d)[:, 0]
+            out["a"] = self._avg(a if gate is None else a * gate, m) * self.scale_neq
         if vbasis is not None:
             with torch.set_grad_enabled(vec_grad):
                 c = self.vec_net(d if vec_grad else d.detach())
-                if self._symm:
-                    c = 0.5 * (c[:m] + c[m:][:, inv] * bs)
                 if gate is not None:
                     c = c * (gate if vec_grad else gate.detach())[:, None]
+                if self._symm:
+                    c = 0.5 * (c[:m] + c[m:][:, inv] * bs)
                 vb = vbasis if vec_grad else vbasis.detach()
                 out["vec"] = (c.t()[:, None, :] * vb).sum(0) * self.scale_neq
         return out

@@ -66,6 +66,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         globals=tuple(m.global_inputs),
         dtype=m.dtype,
         bias_gate=m.bias_gate,
+        chain_mirror=m.chain_mirror,
     )
     separate = tr.targets == "split" and "field_eq" in data and m.head != "E"
     fields = data["field"]

@@ -45,7 +45,8 @@ def test_window_chain_is_ordered():
     assert w.offsets[:, 0].tolist() == [-3, -2, -1, 0, 1, 2, 3]
     assert w.reach == (3, 0)
     assert w.n_basis == 15  # 5 r
-    assert w.mirror is None
+    # The chain's mirror is x -> -x (used only together with V -> -V).
+    assert w.mirror.tolist() == [6, 5, 4, 3, 2, 1, 0]
 
 
 @pytest.mark.parametrize("kind", ["square", "triangular"])

@@ -37,6 +37,7 @@ def test_model_file_matches_its_deck(model_path, deck_path):
     assert tuple(spec.hidden) == tuple(cfg.model.hidden)
     assert tuple(spec.globals) == tuple(cfg.model.global_inputs)
     assert spec.bias_gate == cfg.model.bias_gate
+    assert spec.chain_mirror == cfg.model.chain_mirror
     assert spec.dtype == cfg.model.dtype
     assert len(meta["fingerprint"]) == 64  # sha256 of the training arrays
 
