@@ -219,6 +219,8 @@ def main():
     res["field"] = bench_field(2000 if quick else 10000)
     res["petsc_vs_rgf"] = bench_petsc(16, 16 if quick else 32)
     res["parallel"] = bench_parallel(120 if quick else 250)
+    if not quick:  # a larger chain: more work per adaptive round, less idle time
+        res["parallel_n600"] = bench_parallel(600)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
         json.dump(res, f, indent=1)
