@@ -2,6 +2,8 @@
 
 import logging
 
+import pytest
+
 from hpcspin.log import Progress, setup_logging
 
 
@@ -11,9 +13,6 @@ class Clock:
 
     def __call__(self):
         return self.t
-
-
-import pytest
 
 
 @pytest.fixture(autouse=True)
