@@ -54,7 +54,7 @@ test-serial: setup
 test-mpi: setup
 	@for n in 2 4; do \
 	  echo "== parallel suite at $$n ranks"; \
-	  $(MPIRUN) -n $$n $(PY) -m pytest -p no:cacheprovider tests/parallel -q -x || exit 1; \
+	  $(MPIRUN) -n $$n $(PY) tests/parallel/run_pytest.py tests/parallel -q -x || exit 1; \
 	done
 
 test: lint test-serial test-mpi
