@@ -236,6 +236,19 @@ def cross_checks(cfg: RunConfig, n_ranks: int | None, check_files: bool) -> list
         )
     if sum(cfg.datagen.mix) <= 0:
         p.append(problem("datagen", "mix", cfg.datagen.mix, "must have a positive share"))
+    rps = cfg.negf.ranks_per_solve
+    if rps > 1 and cfg.negf.solver != "petsc":
+        p.append(
+            problem(
+                "negf",
+                "ranks_per_solve",
+                rps,
+                "only the petsc solver shares a system between ranks",
+                "set solver = 'petsc' or ranks_per_solve = 1",
+            )
+        )
+    if n_ranks is not None and n_ranks % rps:
+        p.append(problem("negf", "ranks_per_solve", rps, f"must divide the rank count {n_ranks}"))
     e0, e1 = cfg.negf.transmission_range
     if e0 >= e1:
         p.append(problem("negf", "transmission_range", [e0, e1], "must be increasing"))

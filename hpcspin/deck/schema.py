@@ -103,7 +103,13 @@ class NegfSection:
         [-4.0, 4.0], doc="energy range of T(E)", kind=tuple, item=float, length=2
     )
     transmission_points: int = opt(201, doc="energies of T(E)", kind=int, ge=2)
-    groups: int = opt(1, doc="rank groups for PETSc: each group solves one system", kind=int, ge=1)
+    ranks_per_solve: int = opt(
+        1,
+        doc="ranks that solve one linear system together (PETSc on a group communicator); "
+        "the groups split the energy points",
+        kind=int,
+        ge=1,
+    )
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,16 @@ def negf_engine_from(cfg, lattice, comm=None):
     """NEGF engine of the deck, energy points split over ``comm``."""
     from hpcspin.negf import NEGFEngine
 
+    groups = None
+    if comm is not None and cfg.negf.ranks_per_solve > 1:
+        groups = max(1, comm.Get_size() // cfg.negf.ranks_per_solve)
     return NEGFEngine(
-        lattice, electron_params_from(cfg), solver=cfg.negf.solver, tol=cfg.negf.tol, comm=comm
+        lattice,
+        electron_params_from(cfg),
+        solver=cfg.negf.solver,
+        tol=cfg.negf.tol,
+        comm=comm,
+        groups=groups,
     )
 
 

@@ -131,3 +131,13 @@ def test_config_roundtrips_to_json():
     cfg = parse_deck(MIN)
     d = json.loads(cfg.to_json())
     assert d["lattice"]["length"] == 60 and d["run"]["task"] == "negf"
+
+
+def test_ranks_per_solve_rules():
+    text = MIN + "[negf]\nranks_per_solve = 2\n"
+    (p,) = problems_of(text, n_ranks=4)
+    assert p.startswith("[negf] ranks_per_solve = 2: only the petsc solver shares a system")
+    text = MIN + '[negf]\nsolver = "petsc"\nranks_per_solve = 2\n'
+    parse_deck(text, n_ranks=4)
+    (p,) = problems_of(text, n_ranks=3)
+    assert p == "[negf] ranks_per_solve = 2: must divide the rank count 3"
