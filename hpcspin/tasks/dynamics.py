@@ -147,6 +147,24 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         flag.restore()
 
 
+def _discard_stale_checkpoints(r: Run, ckdir: str) -> None:
+    """Remove the checkpoints of an earlier run from the directory of a fresh start.
+
+    A later automatic resume can then never continue from them. Collective.
+    """
+    if r.ctx.rank == 0 and os.path.isdir(ckdir):
+        old = [n for n in os.listdir(ckdir) if n.endswith(".h5") or n.endswith(".h5.tmp")]
+        if old:
+            log.warning(
+                "starting afresh: removing %d checkpoint(s) of an earlier run in %s",
+                len(old),
+                ckdir,
+            )
+            for n in old:
+                os.remove(os.path.join(ckdir, n))
+    r.comm.Barrier()
+
+
 def _start_state(r: Run, restart: str | None) -> dict:
     """Fresh state, or the state of a checkpoint (explicit or newest valid one)."""
     cfg, ctx = r.cfg, r.ctx
@@ -178,6 +196,7 @@ def _start_state(r: Run, restart: str | None) -> dict:
             "wall_x": float(extra.get("wall_x", np.nan)),
             "resumed": True,
         }
+    _discard_stale_checkpoints(r, ckdir)
     phase = "relax" if cfg.dynamics.relax else "drive"
     return {
         "spins": initial_spins(cfg, r.lattice),

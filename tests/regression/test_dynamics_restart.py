@@ -85,3 +85,21 @@ def test_fault_on_one_rank_ends_the_job_quickly(tmp_path):
     assert r.returncode != 0
     assert "injected fault on rank 1" in r.stdout + r.stderr
     assert time.time() - t0 < 60
+
+
+def test_fresh_start_discards_stale_checkpoints(tmp_path):
+    out = tmp_path / "run"
+    stale = out / "checkpoints"
+    stale.mkdir(parents=True)
+    (stale / "checkpoint_0000099999.h5").write_bytes(b"stale")
+    r = subprocess.run(
+        hpcspin(out, "--set", 'output.resume="never"', "--set", "dynamics.t_end=4.0"),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "removing 1 checkpoint(s) of an earlier run" in r.stdout
+    assert not (stale / "checkpoint_0000099999.h5").exists()
+    assert (stale / "checkpoint_0000000020.h5").exists()
