@@ -25,8 +25,8 @@ import numpy as np
 from hpcspin.dynamics.observables import domain_wall
 from hpcspin.lattice import Lattice
 
-KIND_WALL, KIND_WALL_NOISY, KIND_TEXTURE, KIND_RANDOM = 0, 1, 2, 3
-KIND_NAMES = ("wall", "wall_noisy", "texture", "random")
+KIND_WALL, KIND_WALL_NOISY, KIND_TEXTURE, KIND_RANDOM, KIND_SNAPSHOT = 0, 1, 2, 3, 4
+KIND_NAMES = ("wall", "wall_noisy", "texture", "random", "snapshot")
 
 #: Share of walls drawn without noise when the noise range starts at 0 (no deck key
 #: yet; clean walls are where SPEC section 3 asks for the headline metrics).
@@ -48,6 +48,10 @@ class SamplerSettings:
         biases: the biases V one is drawn from per configuration (units of t / e).
         mu: mean chemical potential stored with every configuration (units of t).
         clean_share: share of walls without noise (used when noise[0] == 0).
+        snapshot_share: share of configurations copied from snapshot frames (e.g. of
+            an NEGF-driven trajectory), drawn uniformly among ``snapshot_frames``.
+        snapshot_frames: number of snapshot frames available.
+        snapshot_sha256: digest of the snapshot frames (part of the fingerprint).
     """
 
     mix: tuple = (0.7, 0.2, 0.1)
@@ -56,8 +60,15 @@ class SamplerSettings:
     biases: tuple = (0.5,)
     mu: float = -1.0
     clean_share: float = CLEAN_WALL_SHARE
+    snapshot_share: float = 0.0
+    snapshot_frames: int = 0
+    snapshot_sha256: str = ""
 
     def __post_init__(self):
+        if not 0 <= self.snapshot_share <= 1:
+            raise ValueError("snapshot_share must lie in [0, 1]")
+        if self.snapshot_share > 0 and self.snapshot_frames < 1:
+            raise ValueError("snapshot_share > 0 needs snapshot frames")
         mix = np.asarray(self.mix, dtype=float)
         if mix.shape != (3,) or np.any(mix < 0) or mix.sum() <= 0:
             raise ValueError(f"mix must be 3 non-negative shares, not all 0: {self.mix}")
@@ -106,7 +117,9 @@ def config_rng(seed: int, k: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(k)])
 
 
-def sample_config(k: int, seed: int, lattice: Lattice, settings: SamplerSettings) -> Sample:
+def sample_config(
+    k: int, seed: int, lattice: Lattice, settings: SamplerSettings, snapshots=None
+) -> Sample:
     """Configuration k of the dataset of ``seed``.
 
     Args:
@@ -114,13 +127,19 @@ def sample_config(k: int, seed: int, lattice: Lattice, settings: SamplerSettings
         seed: master seed (``[run] seed``).
         lattice: the central region.
         settings: sampler settings.
+        snapshots: (n_frames, N, 3) snapshot frames, when ``settings.snapshot_share > 0``.
 
     Returns:
-        The sample; identical for identical (k, seed, lattice, settings).
+        The sample; identical for identical (k, seed, lattice, settings, snapshots).
     """
     rng = config_rng(seed, k)
     bias, family = _head(rng, settings)
     common = {"index": int(k), "bias": bias, "mu": float(settings.mu)}
+    if family == 3:
+        if snapshots is None or len(snapshots) != settings.snapshot_frames:
+            raise ValueError("this configuration is a snapshot: pass the snapshot frames")
+        frame = int(rng.integers(settings.snapshot_frames))
+        return Sample(spins=np.array(snapshots[frame], dtype=float), kind=KIND_SNAPSHOT, **common)
     if family == 0:
         return _wall_sample(rng, lattice, settings, common)
     if family == 1:
@@ -130,19 +149,23 @@ def sample_config(k: int, seed: int, lattice: Lattice, settings: SamplerSettings
 
 
 def _head(rng: np.random.Generator, settings: SamplerSettings) -> tuple[float, int]:
-    """The first draws of every configuration: bias, then family (0 wall, 1 texture, 2 random).
+    """The first draws of every configuration: the bias, then the family.
 
-    The family's own draws follow, in :func:`sample_config`.
+    Families: 0 wall, 1 texture, 2 random, 3 snapshot. The family's own draws
+    follow, in :func:`sample_config`.
     """
     bias = float(settings.biases[int(rng.integers(len(settings.biases)))])
     shares = np.cumsum(np.asarray(settings.mix, dtype=float))
     family = int(np.searchsorted(shares / shares[-1], rng.random(), side="right"))
+    # One more draw only when snapshots are in use, so other datasets stay unchanged.
+    if settings.snapshot_share > 0 and rng.random() < settings.snapshot_share:
+        return bias, 3
     return bias, min(family, 2)
 
 
 #: Relative NEGF cost of the families (wall, texture, random), measured on the SPEC 7
 #: chain at tol 1e-7: random spins localise the electrons and need about 5x the points.
-FAMILY_COST = (1.0, 1.0, 5.0)
+FAMILY_COST = (1.0, 1.0, 5.0, 1.0)
 
 
 def cost_estimate(k: int, seed: int, settings: SamplerSettings) -> float:

@@ -234,6 +234,16 @@ def cross_checks(cfg: RunConfig, n_ranks: int | None, check_files: bool) -> list
         p.append(
             problem("datagen", "width_range", [lo, hi], "must be [low, high] with low <= high")
         )
+    if cfg.datagen.snapshot_share > 0 and not cfg.datagen.snapshots:
+        p.append(
+            problem(
+                "datagen",
+                "snapshot_share",
+                cfg.datagen.snapshot_share,
+                "needs [datagen] snapshots",
+                "a trajectory file to draw from",
+            )
+        )
     if sum(cfg.datagen.mix) <= 0:
         p.append(problem("datagen", "mix", cfg.datagen.mix, "must have a positive share"))
     rps = cfg.negf.ranks_per_solve
@@ -330,6 +340,8 @@ def _file_checks(cfg: RunConfig) -> list[str]:
         need("spins", "file", cfg.spins.file, "initial = 'file'")
     if task == "train":
         need("train", "dataset", cfg.train.dataset, "the training data")
+    if task == "datagen" and cfg.datagen.snapshot_share > 0 and cfg.datagen.snapshots:
+        need("datagen", "snapshots", cfg.datagen.snapshots, "snapshot_share > 0")
     if task == "dynamics" and cfg.dynamics.forces == "ml":
         need("model", "file", cfg.model.file, "forces = 'ml'")
     if task == "validate":

@@ -202,6 +202,15 @@ class DatagenSection:
         [1.5, 3.5], doc="range of wall widths", kind=tuple, item=float, gt=0, length=2
     )
     flush_every: int = opt(8, doc="configurations between dataset flushes", kind=int, ge=1)
+    snapshots: str = opt(
+        "",
+        doc="HDF5 file of spin snapshots (a trajectory, e.g. of an NEGF-driven run, or a "
+        "'spins' (N, 3) dataset) to draw configurations from",
+        kind=str,
+    )
+    snapshot_share: float = opt(
+        0.0, doc="share of configurations taken from the snapshots", kind=float, ge=0, le=1
+    )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ configurations of its last unflagged batch.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import signal
@@ -50,15 +51,44 @@ FORMAT_VERSION = 1  # of the dataset layout; part of the fingerprint
 COLLECTIVE_IO = "auto"
 
 
+def snapshot_frames(cfg):
+    """Snapshot frames (n_frames, N, 3) of the deck, or None. Every rank reads them."""
+    d = cfg.datagen
+    if d.snapshot_share <= 0:
+        return None
+    from hpcspin.errors import DataFileError
+    from hpcspin.io.spins_file import read_spin_frames
+
+    n = cfg.lattice.length * cfg.lattice.width
+    key = (d.snapshots, os.path.getmtime(d.snapshots) if os.path.exists(d.snapshots) else 0)
+    if key not in _FRAMES:
+        try:
+            _FRAMES[key] = read_spin_frames(d.snapshots, n)
+        except DataFileError as exc:
+            exc.collective = True  # every rank reads the same file and fails alike
+            raise
+    return _FRAMES[key]
+
+
+_FRAMES: dict = {}
+
+
 def sampler_settings(cfg) -> SamplerSettings:
     """Sampler settings of the deck."""
     d = cfg.datagen
+    frames = snapshot_frames(cfg)
+    digest = ""
+    if frames is not None:
+        digest = hashlib.sha256(np.ascontiguousarray(frames, dtype="<f8").tobytes()).hexdigest()
     return SamplerSettings(
         mix=tuple(d.mix),
         noise=tuple(d.noise),
         width_range=tuple(d.width_range),
         biases=tuple(d.biases),
         mu=cfg.electrons.mu,
+        snapshot_share=d.snapshot_share,
+        snapshot_frames=0 if frames is None else len(frames),
+        snapshot_sha256=digest,
     )
 
 
@@ -254,6 +284,7 @@ class _Generation:
         self.lattice, self.session = lattice, session
         self.seed = cfg.run.seed
         self.settings = sampler_settings(cfg)
+        self.frames = snapshot_frames(cfg)
         self.with_eq = cfg.datagen.with_equilibrium
         self.per_batch = cfg.datagen.flush_every * ctx.size
         self.n_total = cfg.datagen.n_configs
@@ -331,7 +362,7 @@ class _Generation:
 
     def compute(self, k: int) -> dict:
         """NEGF results of configuration k as one dataset row."""
-        s: Sample = sample_config(k, self.seed, self.lattice, self.settings)
+        s: Sample = sample_config(k, self.seed, self.lattice, self.settings, self.frames)
         res = self.engine.compute(s.spins, bias=s.bias, mu=s.mu)
         row = {
             ds.SPINS: s.spins,

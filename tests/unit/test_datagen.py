@@ -111,7 +111,7 @@ def test_layout_and_values(tmp_path, monkeypatch, ctx):
     assert a[keys.KIND] == "dataset" and a[keys.N_RANKS] == 1 and a[ds.SESSIONS] == 1
     assert a[keys.DECK_TEXT] == cfg.deck_text and a[ds.N_CONFIGS] == n
     assert d["lattice"]["length"] == 12 and d["electrons"]["J"] == 2.0
-    assert d["kind_names"] == ["wall", "wall_noisy", "texture", "random"]
+    assert d["kind_names"] == ["wall", "wall_noisy", "texture", "random", "snapshot"]
     assert (d["session"] == 0).all()
     summary = os.path.join(cfg.output.dir, datagen.SUMMARY_FILE)
     assert os.path.isfile(summary)

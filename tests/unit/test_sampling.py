@@ -146,3 +146,37 @@ def test_cost_estimate_follows_the_sampled_family():
     order = longest_first(range(100), lambda k: cost_estimate(k, 4, st))
     costs = [cost_estimate(k, 4, st) for k in order]
     assert costs == sorted(costs, reverse=True) and sorted(order) == list(range(100))
+
+
+def test_snapshot_family_copies_frames_and_leaves_other_draws_alone():
+    from hpcspin.datagen.samplers import KIND_SNAPSHOT, SamplerSettings, sample_config
+    from hpcspin.lattice import make_lattice
+
+    lat = make_lattice("chain", 10)
+    rng = np.random.default_rng(0)
+    frames = rng.normal(size=(5, 10, 3))
+    frames /= np.linalg.norm(frames, axis=2, keepdims=True)
+    plain = SamplerSettings(mix=(1.0, 1.0, 0.0), biases=(0.5,))
+    snap = SamplerSettings(
+        mix=(1.0, 1.0, 0.0),
+        biases=(0.5,),
+        snapshot_share=0.5,
+        snapshot_frames=5,
+        snapshot_sha256="x",
+    )
+    kinds = []
+    for k in range(60):
+        s = sample_config(k, 3, lat, snap, frames)
+        kinds.append(s.kind)
+        if s.kind == KIND_SNAPSHOT:
+            assert any(np.array_equal(s.spins, f) for f in frames)
+        again = sample_config(k, 3, lat, snap, frames)
+        assert np.array_equal(again.spins, s.spins)  # reproducible per (seed, k)
+    share = np.mean(np.array(kinds) == KIND_SNAPSHOT)
+    assert 0.3 < share < 0.7
+    # Without snapshots the draws are those of a plain dataset.
+    a = sample_config(7, 3, lat, plain)
+    assert a.kind != KIND_SNAPSHOT
+    with pytest.raises(ValueError, match="snapshot"):
+        first = next(k for k in range(60) if kinds[k] == KIND_SNAPSHOT)
+        sample_config(first, 3, lat, snap, None)
