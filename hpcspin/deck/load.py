@@ -257,6 +257,17 @@ def cross_checks(cfg: RunConfig, n_ranks: int | None, check_files: bool) -> list
                 "set solver = 'petsc' or ranks_per_solve = 1",
             )
         )
+    rpc = cfg.datagen.ranks_per_config
+    if n_ranks is not None and n_ranks % rpc:
+        p.append(
+            problem("datagen", "ranks_per_config", rpc, f"must divide the rank count {n_ranks}")
+        )
+    if rps > 1 and cfg.run.task == "datagen" and rpc % rps:
+        p.append(
+            problem(
+                "negf", "ranks_per_solve", rps, f"must divide [datagen] ranks_per_config = {rpc}"
+            )
+        )
     if n_ranks is not None and n_ranks % rps:
         p.append(problem("negf", "ranks_per_solve", rps, f"must divide the rank count {n_ranks}"))
     e0, e1 = cfg.negf.transmission_range

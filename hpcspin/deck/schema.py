@@ -202,6 +202,13 @@ class DatagenSection:
         [1.5, 3.5], doc="range of wall widths", kind=tuple, item=float, gt=0, length=2
     )
     flush_every: int = opt(8, doc="configurations between dataset flushes", kind=int, ge=1)
+    ranks_per_config: int = opt(
+        1,
+        doc="ranks that compute one configuration together (its energy points split "
+        "between them); the groups share the configurations",
+        kind=int,
+        ge=1,
+    )
     snapshots: str = opt(
         "",
         doc="HDF5 file of spin snapshots (a trajectory, e.g. of an NEGF-driven run, or a "

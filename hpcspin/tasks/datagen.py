@@ -98,6 +98,7 @@ def fingerprint_data(cfg) -> dict:
     electrons.pop("bias")  # datagen draws V from [datagen] biases
     datagen = dataclasses.asdict(cfg.datagen)
     datagen.pop("flush_every")
+    datagen.pop("ranks_per_config")  # the numbers do not depend on how ranks are grouped
     return {
         "format": FORMAT_VERSION,
         "seed": cfg.run.seed,
@@ -286,10 +287,24 @@ class _Generation:
         self.settings = sampler_settings(cfg)
         self.frames = snapshot_frames(cfg)
         self.with_eq = cfg.datagen.with_equilibrium
-        self.per_batch = cfg.datagen.flush_every * ctx.size
         self.n_total = cfg.datagen.n_configs
         self.interval = cfg.output.progress_interval
-        self.engine = negf_engine_from(cfg, lattice, comm=None)
+        # Groups of ranks_per_config ranks compute one configuration together (energy
+        # points split in the group; with PETSc, systems shared per ranks_per_solve);
+        # the group leaders share the work counter and hold the rows.
+        k = cfg.datagen.ranks_per_config
+        self.gcomm = self.lcomm = None
+        self.leader = True
+        if k > 1:
+            from mpi4py import MPI
+
+            self.gcomm = self.comm.Split(ctx.rank // k, ctx.rank)
+            self.leader = self.gcomm.Get_rank() == 0
+            self.lcomm = self.comm.Split(0 if self.leader else MPI.UNDEFINED, ctx.rank)
+        else:
+            self.lcomm = self.comm
+        self.per_batch = cfg.datagen.flush_every * (ctx.size // k)
+        self.engine = negf_engine_from(cfg, lattice, comm=self.gcomm)
         self.t = {"compute": 0.0, "wait": 0.0, "io": 0.0}
         self.n_mine = 0
         self.n_new = 0
@@ -300,13 +315,14 @@ class _Generation:
         """Compute the pending configurations batch by batch."""
         self.n_done = n_done
         progress = Progress(self.n_total, "configs", self.ctx.rank, self.interval, start=n_done)
-        counter = SharedCounter(self.comm)
+        counter = SharedCounter(self.lcomm) if self.leader else None
         try:
             for batch in batches(pending, self.per_batch):
                 batch = longest_first(batch, self._cost)
                 rows, data = self._compute_batch(batch, counter, stop)
                 self._write_batch(rows, data)
-                counter.reset()
+                if counter is not None:
+                    counter.reset()
                 n_new, n_stop = self.comm.allreduce(
                     np.array([len(rows), int(stop.requested)], dtype=np.int64)
                 )
@@ -317,21 +333,31 @@ class _Generation:
                     self.stopped = True
                     break
         finally:
-            counter.free()
+            if counter is not None:
+                counter.free()
 
     def _compute_batch(self, batch: list, counter: SharedCounter, stop: StopFlag):
         rows, results = [], []
-        while not stop.requested:
-            pos = counter.next()
+        while True:
+            stopping = stop.requested
+            if self.gcomm is not None:  # the whole group stops together
+                stopping = bool(self.gcomm.allreduce(stopping))
+            if stopping:
+                break
+            pos = counter.next() if self.leader else None
+            if self.gcomm is not None:
+                pos = self.gcomm.bcast(pos, root=0)
             if pos >= len(batch):
                 break
             t0 = time.perf_counter()
-            results.append(self.compute(batch[pos]))
+            row = self.compute(batch[pos])  # collective over the group
             dt = time.perf_counter() - t0
             self.t["compute"] += dt
-            rows.append(batch[pos])
+            if self.leader:
+                results.append(row)
+                rows.append(batch[pos])
             log.debug("computed config %d in %.3f s", batch[pos], dt)
-        if stop.requested:
+        if stopping and self.leader:
             counter.poison(len(batch) + self.ctx.size)  # the others stop after their current one
         t0 = time.perf_counter()
         self.comm.Barrier()

@@ -115,3 +115,32 @@ def test_negf_same_dataset(comm, tmp_path_factory):
         assert np.abs(d["field"][driven] - d["field_eq"][driven]).max() > 1e-6
         # Landauer: T(E) >= 0 and f_L - f_R has the sign of V, so I V >= 0 (SPEC 2).
         assert np.all(d["current"][driven] * d["bias"][driven] > -1e-12)
+
+
+def test_groups_of_ranks_per_configuration_same_dataset(comm, tmp_path_factory):
+    """[datagen] ranks_per_config = 2: each configuration's energy points are split over
+    a pair of ranks; the dataset equals the serial one bit for bit."""
+    if comm.size % 2:
+        pytest.skip("needs an even rank count")
+    root = shared_dir(comm, tmp_path_factory)
+    n = 2 * comm.size + 1
+    serial = None
+    solo = comm.Split(0 if comm.rank == 0 else 1, key=comm.rank)
+    if comm.rank == 0:
+        serial = generate(solo, os.path.join(root, "serial"), n)
+    solo.Free()
+    comm.Barrier()
+    out = os.path.join(root, "pairs")
+    cfg = parse_deck(
+        DECK.format(dir=out, n=n),
+        "test.toml",
+        n_ranks=comm.size,
+        overrides={"datagen.ranks_per_config": 2},
+    )
+    ctx = ParallelContext(comm=comm)
+    try:
+        datagen.run(cfg, ctx)
+    finally:
+        ctx.node_comm.Free()
+    if comm.rank == 0:
+        assert_same(serial, os.path.join(out, "dataset.h5"), comm.size)

@@ -141,3 +141,13 @@ def test_ranks_per_solve_rules():
     parse_deck(text, n_ranks=4)
     (p,) = problems_of(text, n_ranks=3)
     assert p == "[negf] ranks_per_solve = 2: must divide the rank count 3"
+
+
+def test_ranks_per_config_rules():
+    text = '[run]\ntask = "datagen"\n[datagen]\nranks_per_config = 2\n'
+    parse_deck(text, n_ranks=4)
+    (p,) = problems_of(text, n_ranks=3)
+    assert p == "[datagen] ranks_per_config = 2: must divide the rank count 3"
+    text += '[negf]\nsolver = "petsc"\nranks_per_solve = 4\n'
+    ps = problems_of(text, n_ranks=4)
+    assert "[negf] ranks_per_solve = 4: must divide [datagen] ranks_per_config = 2" in ps
