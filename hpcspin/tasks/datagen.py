@@ -19,8 +19,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import signal
-import threading
 import time
 
 import numpy as np
@@ -39,6 +37,7 @@ from hpcspin.io import dataset as ds
 from hpcspin.io import keys
 from hpcspin.log import Progress, get_logger
 from hpcspin.tasks.common import lattice_from, negf_engine_from, prepare_output_dir, write_json
+from hpcspin.tasks.signals import SignalFlag
 
 log = get_logger("datagen")
 
@@ -134,7 +133,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
     )
     gen = _Generation(cfg, ctx, writer, lattice, session)
     try:
-        with StopFlag() as stop:
+        with SignalFlag() as stop:
             gen.run(pending, int(done.sum()), stop)
     except BaseException:
         # Closing is collective in parallel: after a failure on one rank it would wait
@@ -252,31 +251,6 @@ def _file_attrs(cfg, n_sites: int, fp: str, fp_json: str) -> dict:
     }
 
 
-class StopFlag:
-    """Context manager: SIGTERM / SIGUSR1 set ``requested`` instead of killing."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
-
-    def __init__(self):
-        self.requested = False
-        self.signum = None
-        self._old = {}
-
-    def _handler(self, signum, frame):
-        self.requested, self.signum = True, signum
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for s in self.SIGNALS:
-                self._old[s] = signal.signal(s, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        for s, h in self._old.items():
-            signal.signal(s, h)
-        return False
-
-
 class _Generation:
     """The batch loop of one session, with its timers. Collective over ctx.comm."""
 
@@ -311,7 +285,7 @@ class _Generation:
         self.n_done = 0
         self.stopped = False
 
-    def run(self, pending: list, n_done: int, stop: StopFlag) -> None:
+    def run(self, pending: list, n_done: int, stop: SignalFlag) -> None:
         """Compute the pending configurations batch by batch."""
         self.n_done = n_done
         progress = Progress(self.n_total, "configs", self.ctx.rank, self.interval, start=n_done)
@@ -336,7 +310,7 @@ class _Generation:
             if counter is not None:
                 counter.free()
 
-    def _compute_batch(self, batch: list, counter: SharedCounter, stop: StopFlag):
+    def _compute_batch(self, batch: list, counter: SharedCounter, stop: SignalFlag):
         rows, results = [], []
         while True:
             stopping = stop.requested

@@ -36,28 +36,11 @@ from hpcspin.tasks.common import (
     spin_params_from,
     write_json,
 )
+from hpcspin.tasks.signals import SignalFlag
 
 log = get_logger("dynamics")
 TRAJECTORY = "trajectory.h5"
 CHECKPOINT_DIR = "checkpoints"
-
-
-class SignalFlag:
-    """Remembers SIGTERM/SIGUSR1 (SLURM's warnings before the time limit)."""
-
-    def __init__(self):
-        self.signum = 0
-        self._old = {}
-        for s in (signal.SIGTERM, signal.SIGUSR1):
-            self._old[s] = signal.signal(s, self._handler)
-
-    def _handler(self, signum, frame):
-        self.signum = signum
-
-    def restore(self):
-        """Put the previous handlers back."""
-        for s, h in self._old.items():
-            signal.signal(s, h)
 
 
 class Run:
@@ -140,11 +123,8 @@ def run(cfg, ctx, restart: str | None = None) -> None:
     """Run the dynamics task. Collective over ctx.comm."""
     r = Run(cfg, ctx)
     state = _start_state(r, restart)
-    flag = SignalFlag()
-    try:
+    with SignalFlag() as flag:
         _loop(r, state, flag)
-    finally:
-        flag.restore()
 
 
 def _discard_stale_checkpoints(r: Run, ckdir: str) -> None:
@@ -224,7 +204,7 @@ class _FirstField:
 
 def _should_stop(r: Run, flag: SignalFlag) -> int:
     """Signal number seen by any rank (0: none). Collective."""
-    return int(r.comm.allreduce(flag.signum, op=MPI.MAX))
+    return flag.agreed(r.comm)
 
 
 def _checkpoint(r: Run, state: dict, owned: np.ndarray) -> str:

@@ -44,16 +44,14 @@ def _load(cfg, lattice):
 
 def _stop_requested(ctx, flag) -> bool:
     """Whether any rank got SIGTERM/SIGUSR1. Collective over ctx.comm."""
-    from mpi4py import MPI
-
-    return bool(ctx.comm.allreduce(flag.signum, op=MPI.MAX))
+    return bool(flag.agreed(ctx.comm))
 
 
 def run(cfg, ctx, restart: str | None = None) -> None:
     """Train the model. Collective over ctx.comm."""
     from hpcspin.ml import ModelSpec
     from hpcspin.ml.train import TrainConfig, train_model
-    from hpcspin.tasks.dynamics import SignalFlag
+    from hpcspin.tasks.signals import SignalFlag
 
     lattice = lattice_from(cfg)
     data = _load(cfg, lattice)
@@ -105,8 +103,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         "H(0) and H(V)-H(0)" if separate else "H(V)",
     )
     t0 = time.perf_counter()
-    flag = SignalFlag()
-    try:
+    with SignalFlag() as flag:
         res = train_model(
             data["spins"],
             fields,
@@ -118,8 +115,6 @@ def run(cfg, ctx, restart: str | None = None) -> None:
             fields_eq=fields_eq,
             comm=ctx.comm,
         )
-    finally:
-        flag.restore()
     wall = time.perf_counter() - t0
     if ctx.rank == 0:
         res.save(
