@@ -67,16 +67,20 @@ def _setup(world, case):
     return d, model_path
 
 
-def _run(comm, case, d, model_path, tag, grid="[]"):
-    out = os.path.join(d, tag)
-    text = DECK.format(model=model_path, out=out, grid=grid, **CASES[case])
-    cfg = parse_deck(text, n_ranks=comm.Get_size())
+def _run_deck(comm, template, out, **fmt):
+    """Run the dynamics task of a deck template on ``comm``; the trajectory path."""
+    cfg = parse_deck(template.format(out=out, **fmt), n_ranks=comm.Get_size())
     ctx = ParallelContext(comm=comm.Dup())
     try:
         dynamics.run(cfg, ctx)
     finally:
         ctx.free()
     return os.path.join(out, "trajectory.h5")
+
+
+def _run(comm, case, d, model_path, tag, grid="[]"):
+    out = os.path.join(d, tag)
+    return _run_deck(comm, DECK, out, model=model_path, grid=grid, **CASES[case])
 
 
 @pytest.mark.mpi
@@ -137,14 +141,7 @@ def test_negf_dynamics_equal_at_every_rank_count():
     d = world.bcast(tempfile.mkdtemp(prefix="hpcspin-negf-") if world.rank == 0 else None)
 
     def run(comm, tag):
-        out = os.path.join(d, tag)
-        cfg = parse_deck(NEGF_DECK.format(out=out), n_ranks=comm.Get_size())
-        ctx = ParallelContext(comm=comm.Dup())
-        try:
-            dynamics.run(cfg, ctx)
-        finally:
-            ctx.free()
-        return os.path.join(out, "trajectory.h5")
+        return _run_deck(comm, NEGF_DECK, os.path.join(d, tag))
 
     ref = read_trajectory(run(MPI.COMM_SELF, "serial")) if world.rank == 0 else None
     path = run(world, f"p{world.size}")
@@ -189,14 +186,7 @@ def test_stochastic_dynamics_equal_at_every_rank_count():
     d = world.bcast(tempfile.mkdtemp(prefix="hpcspin-therm-") if world.rank == 0 else None)
 
     def run(comm, tag):
-        out = os.path.join(d, tag)
-        cfg = parse_deck(THERMAL_DECK.format(out=out), n_ranks=comm.Get_size())
-        ctx = ParallelContext(comm=comm.Dup())
-        try:
-            dynamics.run(cfg, ctx)
-        finally:
-            ctx.free()
-        return os.path.join(out, "trajectory.h5")
+        return _run_deck(comm, THERMAL_DECK, os.path.join(d, tag))
 
     ref = read_trajectory(run(MPI.COMM_SELF, "serial")) if world.rank == 0 else None
     path = run(world, f"p{world.size}")
