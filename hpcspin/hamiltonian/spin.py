@@ -156,6 +156,19 @@ def _check_grid(spins, valid, halo, kind):
     return spins, valid, hx, hy, off
 
 
+def _owned_neighbour_sum(spins, valid, halo, lattice_kind):
+    """Owned spins, the sum of their nearest neighbours, the owned index, owned validity."""
+    spins, valid, hx, hy, off = _check_grid(spins, valid, halo, lattice_kind)
+    nx, ny = valid.shape
+    s = spins * valid[..., None]
+    inner = (slice(hx, nx - hx), slice(hy, ny - hy))
+    own = s[inner]
+    nsum = np.zeros_like(own)
+    for dx, dy in off:
+        nsum += s[hx + dx : nx - hx + dx, hy + dy : ny - hy + dy]
+    return own, nsum, inner, valid[inner]
+
+
 def classical_field_grid(
     spins: np.ndarray,
     valid: np.ndarray,
@@ -180,16 +193,10 @@ def classical_field_grid(
     Returns:
         (nx, ny, 3) field; zero outside the owned valid cells.
     """
-    spins, valid, hx, hy, off = _check_grid(spins, valid, halo, lattice_kind)
-    nx, ny = valid.shape
-    s = spins * valid[..., None]
-    own = s[hx : nx - hx, hy : ny - hy]
-    h = np.zeros_like(own)
-    for dx, dy in off:
-        h += s[hx + dx : nx - hx + dx, hy + dy : ny - hy + dy]
-    h = params.J_H * h + _onsite_field(own, params)
-    out = np.zeros_like(spins)
-    out[hx : nx - hx, hy : ny - hy] = h * valid[hx : nx - hx, hy : ny - hy, None]
+    own, nsum, inner, owned_valid = _owned_neighbour_sum(spins, valid, halo, lattice_kind)
+    h = params.J_H * nsum + _onsite_field(own, params)
+    out = np.zeros_like(np.asarray(spins, dtype=float))
+    out[inner] = h * owned_valid[..., None]
     return out
 
 
@@ -215,12 +222,6 @@ def classical_energy_grid(
     Returns:
         Owned-site energy in units of t.
     """
-    spins, valid, hx, hy, off = _check_grid(spins, valid, halo, lattice_kind)
-    nx, ny = valid.shape
-    s = spins * valid[..., None]
-    own = s[hx : nx - hx, hy : ny - hy]
-    nsum = np.zeros_like(own)
-    for dx, dy in off:
-        nsum += s[hx + dx : nx - hx + dx, hy + dy : ny - hy + dy]
+    own, nsum, _, owned_valid = _owned_neighbour_sum(spins, valid, halo, lattice_kind)
     e = -0.5 * params.J_H * np.einsum("xyc,xyc->xy", own, nsum) + _onsite_energy(own, params)
-    return float((e * valid[hx : nx - hx, hy : ny - hy]).sum())
+    return float((e * owned_valid).sum())

@@ -1,7 +1,7 @@
 """Opening HDF5 files serially or in parallel, provenance attributes, kind checks.
 
 Parallel files use h5py's ``mpio`` driver. Debian's h5py loads its MPI build
-only under mpirun (``OMPI_COMM_WORLD_SIZE`` set) or with ``H5PY_ALWAYS_USE_MPI``;
+only under mpirun (Open MPI's job-size variable set) or with ``H5PY_ALWAYS_USE_MPI``;
 without it a multi-rank writer falls back to rank 0 writing alone (callers gather).
 """
 

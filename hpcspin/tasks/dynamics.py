@@ -50,7 +50,9 @@ class Run:
         self.cfg, self.ctx, self.comm = cfg, ctx, ctx.comm
         self.lattice = lattice_from(cfg)
         self.out = prepare_output_dir(cfg, ctx)
-        self.providers, halo = self._providers()
+        self.providers = self._providers()
+        # The decomposition's halo covers every provider's reach.
+        halo = tuple(max(p.halo[a] for p in self.providers) for a in (0, 1))
         dims = tuple(cfg.parallel.grid) if cfg.parallel.grid else None
         if dims is not None and len(dims) == 1:
             dims = (dims[0], 1)
@@ -67,7 +69,6 @@ class Run:
     def _providers(self):
         cfg = self.cfg
         providers = [ClassicalForce(self.lattice.kind, spin_params_from(cfg))]
-        halo = (1, 1)
         if cfg.dynamics.forces == "ml":
             from hpcspin.ml import load_model
             from hpcspin.ml.device import pick_device
@@ -88,11 +89,10 @@ class Run:
             providers.append(
                 MLForce(model, {"bias": cfg.electrons.bias, "mu": cfg.electrons.mu}, device)
             )
-            halo = tuple(max(a, b) for a, b in zip(halo, model.halo_width))
         elif cfg.dynamics.forces == "negf":
             engine = negf_engine_from(cfg, self.lattice, comm=self.comm)
             providers.append(NEGFForce(engine, self.comm, cfg.electrons.bias))
-        return providers, halo
+        return providers
 
     # -- observables -----------------------------------------------------------
     def observables(self, owned: np.ndarray, prev_x: float) -> dict:

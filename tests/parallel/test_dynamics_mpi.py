@@ -78,6 +78,19 @@ def _run_deck(comm, template, out, **fmt):
     return os.path.join(out, "trajectory.h5")
 
 
+def _serial_and_world(template, prefix):
+    """Trajectories of a deck run serially and on all ranks (rank 0; None elsewhere)."""
+    world = MPI.COMM_WORLD
+    d = world.bcast(tempfile.mkdtemp(prefix=prefix) if world.rank == 0 else None)
+    ref = _run_deck(MPI.COMM_SELF, template, os.path.join(d, "serial")) if world.rank == 0 else None
+    path = _run_deck(world, template, os.path.join(d, f"p{world.size}"))
+    if world.rank != 0:
+        return None, None
+    out = read_trajectory(ref), read_trajectory(path)
+    shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
 def _run(comm, case, d, model_path, tag, grid="[]"):
     out = os.path.join(d, tag)
     return _run_deck(comm, DECK, out, model=model_path, grid=grid, **CASES[case])
@@ -137,21 +150,12 @@ plots = false
 @pytest.mark.mpi
 def test_negf_dynamics_equal_at_every_rank_count():
     """Energy points split over the ranks: the trajectory is bit-identical to serial."""
-    world = MPI.COMM_WORLD
-    d = world.bcast(tempfile.mkdtemp(prefix="hpcspin-negf-") if world.rank == 0 else None)
-
-    def run(comm, tag):
-        return _run_deck(comm, NEGF_DECK, os.path.join(d, tag))
-
-    ref = read_trajectory(run(MPI.COMM_SELF, "serial")) if world.rank == 0 else None
-    path = run(world, f"p{world.size}")
-    if world.rank == 0:
-        got = read_trajectory(path)
+    ref, got = _serial_and_world(NEGF_DECK, "hpcspin-negf-")
+    if ref is not None:
         assert np.array_equal(got["spins"], ref["spins"])
         assert np.array_equal(got["current"], ref["current"])
         assert np.all(np.isfinite(ref["current"])) and ref["current"][0] > 0
         assert np.abs(ref["spins"][-1] - ref["spins"][0]).max() > 1e-6
-        shutil.rmtree(d, ignore_errors=True)
 
 
 THERMAL_DECK = """
@@ -182,17 +186,8 @@ plots = false
 @pytest.mark.mpi
 def test_stochastic_dynamics_equal_at_every_rank_count():
     """The thermal field depends on (seed, step, global site) only: same noise, any P."""
-    world = MPI.COMM_WORLD
-    d = world.bcast(tempfile.mkdtemp(prefix="hpcspin-therm-") if world.rank == 0 else None)
-
-    def run(comm, tag):
-        return _run_deck(comm, THERMAL_DECK, os.path.join(d, tag))
-
-    ref = read_trajectory(run(MPI.COMM_SELF, "serial")) if world.rank == 0 else None
-    path = run(world, f"p{world.size}")
-    if world.rank == 0:
-        got = read_trajectory(path)
+    ref, got = _serial_and_world(THERMAL_DECK, "hpcspin-therm-")
+    if ref is not None:
         np.testing.assert_allclose(got["spins"], ref["spins"], rtol=0, atol=1e-12)
         # The noise acted: the texture is rough, far from the smooth initial wall.
         assert np.abs(ref["spins"][-1] - ref["spins"][0]).max() > 0.05
-        shutil.rmtree(d, ignore_errors=True)
