@@ -22,8 +22,8 @@ from hpcspin.hamiltonian.sd import pauli_components
 from hpcspin.log import get_logger
 from hpcspin.negf.contour import fermi, plan_equilibrium, plan_window
 from hpcspin.negf.leads import Leads
-from hpcspin.negf.observables import injected_site_blocks, lead_currents, transmission
-from hpcspin.negf.quadrature import Partition, adaptive_integrate, map_blocks
+from hpcspin.negf.observables import transmission
+from hpcspin.negf.quadrature import Partition, adaptive_integrate, map_blocks, plan_blocks
 from hpcspin.negf.resonances import resonance_breakpoints
 from hpcspin.negf.solvers import get_solver
 from hpcspin.negf.system import OpenSystem
@@ -97,6 +97,18 @@ class NEGFResult:
     info: dict = field(default_factory=dict)
 
 
+def default_block_intervals(n_sites: int) -> int:
+    """Most GK15 intervals per work block (one integrand call) for ``n_sites`` sites.
+
+    Measured on the chain kernel: a call costs about as much as 120 extra energies in
+    per-site Python overhead, so blocks of 8-32 intervals (120-480 energies); within that
+    range the batch is kept near 2e5 energy-sites (arrays of a few MB stay in cache),
+    and never above 2e6 energy-sites (memory).
+    """
+    per = 15 * max(1, int(n_sites))
+    return int(max(1, min(max(8, min(32, 200_000 // per)), 2_000_000 // per)))
+
+
 class NEGFEngine:
     """Steady-state NEGF of the s-d model on a lattice between two leads.
 
@@ -149,7 +161,7 @@ class NEGFEngine:
         p = self.params
         self.leads = Leads(lattice, p.lead, p.t_lead, p.t_contact, p.gamma, method=lead_method)
         n = lattice.n_sites
-        self.block_intervals = block_intervals or int(max(1, min(16, 2_000_000 // (15 * n))))
+        self.block_intervals = block_intervals or default_block_intervals(n)
 
     # -- public API ------------------------------------------------------------------
     def system(self, spins) -> OpenSystem:
@@ -297,41 +309,42 @@ class NEGFEngine:
             use = 2 * system.n_sites <= 2000
         if not use:
             return np.zeros(0)
-        return resonance_breakpoints(system, lo, hi)
+        return resonance_breakpoints(system, lo, hi, part=self.part)
 
     def _window_values(self, solver, system, e, de, mu_l, mu_r, temp) -> np.ndarray:
-        col = solver.first_column(e)
         gl, gr = system.gammas(e)
-        blocks = injected_site_blocks(col, gl)
-        jl, jr = lead_currents(col, gl, gr)
         w = (fermi(e, mu_l, temp) - fermi(e, mu_r, temp)) * de / (2 * np.pi)
-        dens = pauli_components(blocks).real.reshape(len(e), -1)
-        return np.concatenate([dens, jl, jr], axis=1) * w[:, None]
+        return solver.window_terms(e, gl, gr, w)
+
+    def _blocks(self, n_items: int) -> list[slice]:
+        """Rank-independent slices of ``n_items`` fixed energies (poles, T(E) points)."""
+        out, i = [], 0
+        for size in plan_blocks(n_items, 15 * self.block_intervals, min_block=8):
+            out.append(slice(i, i + size))
+            i += size
+        return out
 
     def _pole_sum(self, solver, poles, weights, m) -> np.ndarray:
         n = self.lattice.n_sites
-        size = 15 * self.block_intervals
-        nb = (len(poles) + size - 1) // size
+        blocks = self._blocks(len(poles))
 
         def block(k):
-            z = poles[k * size : (k + 1) * size]
-            w = weights[k * size : (k + 1) * size]
-            c = pauli_components(solver.diagonal_blocks(z)).real
-            return np.einsum("p,pna->na", w, c).ravel()
+            sl = blocks[k]
+            c = pauli_components(solver.diagonal_blocks(poles[sl])).real
+            return np.einsum("p,pna->na", weights[sl], c).ravel()
 
         out = np.zeros(m)
-        for part in map_blocks(nb, block, self.part):
+        for part in map_blocks(len(blocks), block, self.part):
             out[: 4 * n] += part
         return out
 
     def _transmission(self, solver, system, energies) -> np.ndarray:
-        size = 15 * self.block_intervals
-        nb = (len(energies) + size - 1) // size
+        blocks = self._blocks(len(energies))
 
         def block(k):
-            e = energies[k * size : (k + 1) * size]
+            e = energies[blocks[k]]
             gl, gr = system.gammas(e)
             return transmission(solver.first_column(e), gl, gr)
 
-        parts = map_blocks(nb, block, self.part)
+        parts = map_blocks(len(blocks), block, self.part)
         return np.concatenate(parts) if parts else np.zeros(0)

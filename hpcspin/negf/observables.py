@@ -64,13 +64,44 @@ def injected_site_blocks(col: np.ndarray, gam_l: np.ndarray) -> np.ndarray:
 
 def lead_currents(col: np.ndarray, gam_l: np.ndarray, gam_r: np.ndarray):
     """Spectral currents j^L_a(E), j^R_a(E), each (n, 4); j^R_0 = T(E)."""
-    g00 = col[:, 0]
-    glast = col[:, -1]
+    return end_currents(col[:, 0], col[:, -1], gam_l, gam_r)
+
+
+def end_currents(g00: np.ndarray, glast: np.ndarray, gam_l: np.ndarray, gam_r: np.ndarray):
+    """:func:`lead_currents` from the two end blocks G_{0,0}, G_{L-1,0}, each (n, b, b)."""
     a00 = 1j * (g00 - _dag(g00))
     inj0 = g00 @ gam_l @ _dag(g00)
     jl = _slice_pauli_trace(gam_l @ (a00 - inj0)).real
     jr = _slice_pauli_trace(gam_r @ glast @ gam_l @ _dag(glast)).real
     return jl, jr
+
+
+def chain_injected_pauli(rows: np.ndarray, gam: np.ndarray, out: np.ndarray) -> None:
+    """Pauli components of the site blocks of G Gamma_L G^+ for a chain, fused.
+
+    Args:
+        rows: (L, 4, n) first block column in row layout (entries p, q, r, s of the
+            2x2 blocks G_{x,0}; see :func:`hpcspin.negf.rgf.chain_column0_rows`).
+        gam: (n,) real, Gamma_L = gam * 1 (spin-degenerate lead), times any weight.
+        out: (n, L, 4) real, overwritten with (charge, s_x, s_y, s_z) per site.
+
+    With A = gam G G^+ (2x2): A_00 = gam(|p|^2 + |q|^2), A_11 = gam(|r|^2 + |s|^2),
+    A_01 = gam(p r* + q s*); the components are A_00 + A_11, 2 Re A_01, -2 Im A_01,
+    A_00 - A_11. Same numbers as :func:`injected_site_blocks` followed by
+    ``pauli_components``, without the (n, L, 2, 2) complex intermediates.
+    """
+    m = rows.real**2
+    m += rows.imag**2  # (L, 4, n)
+    m *= gam
+    up = m[:, 0] + m[:, 1]
+    dn = m[:, 2] + m[:, 3]
+    a01 = rows[:, 0] * rows[:, 2].conj()
+    a01 += rows[:, 1] * rows[:, 3].conj()
+    a01 *= 2 * gam
+    out[:, :, 0] = (up + dn).T
+    out[:, :, 1] = a01.real.T
+    out[:, :, 2] = -a01.imag.T
+    out[:, :, 3] = (up - dn).T
 
 
 def transmission(col: np.ndarray, gam_l: np.ndarray, gam_r: np.ndarray) -> np.ndarray:

@@ -1,7 +1,9 @@
 """Adaptive Gauss-Kronrod quadrature of vector-valued integrands, in blocks over ranks.
 
 Work is cut into *blocks* (a few quadrature intervals, or a few fixed nodes) whose
-content depends only on the problem, never on the number of ranks. Block ``k`` is
+content depends only on the problem, never on the number of ranks (:func:`plan_blocks`
+makes the block count of each round a multiple of 12 where it can, so that 2, 3, 4, 6
+or 12 ranks get equal shares without the blocking knowing the rank count). Block ``k`` is
 computed by rank group ``k % n_groups``; per-interval error estimates are gathered
 on every rank, so every rank takes the same refinement decisions; the final sum adds
 per-block partial sums in block order. Results are therefore bit-identical at any rank
@@ -14,7 +16,7 @@ imports mpi4py.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -118,6 +120,7 @@ class QuadResult:
         n_intervals: final intervals.
         rounds: refinement rounds.
         converged: error <= tol.
+        round_points: integrand evaluations of this rank in each round (balance check).
     """
 
     value: np.ndarray
@@ -126,6 +129,7 @@ class QuadResult:
     n_intervals: int
     rounds: int
     converged: bool
+    round_points: list = field(default_factory=list)
 
 
 def _error_estimate(vals, kr, gr, half, estimate: str) -> np.ndarray:
@@ -141,17 +145,54 @@ def _error_estimate(vals, kr, gr, half, estimate: str) -> np.ndarray:
     return scaled.max(axis=1)
 
 
-def _split_blocks(items: list, block_intervals: int) -> list[list]:
-    """Group (segment, a, b) items into blocks of one segment each, in order."""
-    blocks, cur = [], []
-    for it in items:
-        if cur and (it[0] != cur[-1][0] or len(cur) >= block_intervals):
-            blocks.append(cur)
-            cur = []
-        cur.append(it)
-    if cur:
-        blocks.append(cur)
-    return blocks
+#: Block counts are rounded up to the first of these multiples that keeps blocks at
+#: ``min_block`` items or more (see :func:`plan_blocks`).
+BALANCE_MULTIPLES = (4, 2)
+
+
+def plan_blocks(n: int, max_block: int, min_block: int = 8) -> list[int]:
+    """Sizes of the blocks that ``n`` work items are cut into, in order.
+
+    The blocking depends on ``n`` and the two bounds only (never on the rank count), so
+    results stay bit-identical at any number of ranks. Blocks hold at most
+    ``max_block`` items; where every block can still hold ``min_block`` items the block
+    count is rounded up to a multiple of 12 (else 4, else 2), and the items are split as
+    evenly as possible. With 1, 2, 3, 4, 6 or 12 ranks (or groups) every rank then gets
+    the same number of blocks, whose sizes differ by at most one item: each adaptive
+    round is balanced to one interval.
+    """
+    if n <= 0:
+        return []
+    max_block = max(1, int(max_block))
+    min_block = max(1, min(int(min_block), max_block))
+    nb0 = -(-n // max_block)
+    nb = nb0
+    for m in BALANCE_MULTIPLES:
+        cand = m * -(-nb0 // m)
+        if n // cand >= min_block:
+            nb = cand
+            break
+    q, r = divmod(n, nb)
+    return [q + 1] * r + [q] * (nb - r)
+
+
+def _split_blocks(items: list, max_block: int, min_block: int = 8) -> list[list]:
+    """Cut the (segment, a, b) items into consecutive blocks of :func:`plan_blocks` sizes."""
+    out, i = [], 0
+    for size in plan_blocks(len(items), max_block, min_block):
+        out.append(items[i : i + size])
+        i += size
+    return out
+
+
+def _segment_runs(blk: list) -> list[tuple[int, int, int]]:
+    """(segment, start, stop) of the runs of equal segment in a block (items sorted)."""
+    runs, start = [], 0
+    for i in range(1, len(blk) + 1):
+        if i == len(blk) or blk[i][0] != blk[start][0]:
+            runs.append((blk[start][0], start, i))
+            start = i
+    return runs
 
 
 def _choose_splits(errs: np.ndarray, widths: np.ndarray, tol: float, scale: np.ndarray):
@@ -175,6 +216,7 @@ def adaptive_integrate(
     tol: float,
     part: Partition | None = None,
     block_intervals: int = 8,
+    min_block: int = 8,
     max_rounds: int = 60,
     fixed_error: float = 0.0,
     estimate: str = "strict",
@@ -187,7 +229,9 @@ def adaptive_integrate(
         breakpoints: per segment, the sorted initial breakpoints (>= 2 each).
         tol: target for the total error estimate (all segments together).
         part: rank partition (None: serial).
-        block_intervals: intervals per block (fixes the blocking, independent of ranks).
+        block_intervals: at most this many intervals per block (one integrand call per
+            block and segment); see :func:`plan_blocks` for the blocking.
+        min_block: fewest intervals per block when balancing (per-call overhead).
         max_rounds: bound on refinement rounds.
         fixed_error: error already spent elsewhere (subtracted from the budget).
         estimate: "quadpack" (QUADPACK's scaled |K - G|, an estimate of the Kronrod
@@ -207,10 +251,12 @@ def adaptive_integrate(
     local_k: dict[int, np.ndarray] = {}  # interval id -> K (owned blocks only)
     block_members: list[list[int]] = []
     next_id, n_points, rounds = 0, 0, 0
+    round_points: list[int] = []
     budget = max(tol - fixed_error, 0.5 * tol)
     while pending:
         rounds += 1
-        blocks = _split_blocks(pending, block_intervals)
+        blocks = _split_blocks(pending, block_intervals, min_block)
+        round_points.append(0)
         ids0 = next_id
         first_block = len(block_members)
         local_err = {}
@@ -221,16 +267,20 @@ def adaptive_integrate(
             block_members.append(ids)
             if not part.mine(bid):
                 continue
-            seg = blk[0][0]
             a = np.array([it[1] for it in blk])
             b = np.array([it[2] for it in blk])
             half = 0.5 * (b - a)
             u = (0.5 * (a + b))[:, None] + half[:, None] * GK_NODES[None, :]
-            vals = func(seg, u.ravel())
-            vals = vals.reshape(len(blk), 15, -1)
+            vals = np.concatenate(
+                [
+                    func(seg, u[i0:i1].ravel()).reshape(i1 - i0, 15, -1)
+                    for seg, i0, i1 in _segment_runs(blk)
+                ]
+            )
             kr = np.einsum("j,ijm->im", GK_WEIGHTS, vals) * half[:, None]
             gr = np.einsum("j,ijm->im", GAUSS_WEIGHTS, vals) * half[:, None]
             err = _error_estimate(vals, kr, gr, half, estimate)
+            round_points[-1] += 15 * len(blk)
             for j, i in enumerate(ids):
                 local_k[i] = kr[j]
             local_err[bid] = err
@@ -280,4 +330,5 @@ def adaptive_integrate(
         n_intervals=len(active),
         rounds=rounds,
         converged=total_err <= budget,
+        round_points=round_points,
     )

@@ -99,17 +99,46 @@ def rgf_diagonal(hd, v, z, sl, sr) -> np.ndarray:
     return inv_small(a)
 
 
-def _inv2_rows(a: np.ndarray) -> np.ndarray:
-    """Inverse of 2x2 matrices stored as rows (..., 4, n) = (a00, a01, a10, a11)."""
-    r = 1.0 / (a[..., 0, :] * a[..., 3, :] - a[..., 1, :] * a[..., 2, :])
-    out = a[..., [3, 1, 2, 0], :]
-    out *= _SIGN2[:, None] * r[..., None, :]
-    return out
+class _Rows2:
+    """Scratch rows for the chain kernel: 2x2 inverses into preallocated rows.
 
+    Every operation writes into existing buffers (no temporaries, no fancy indexing):
+    the kernel is bound by the number of numpy calls per site at moderate batch sizes.
+    """
 
-_SIGN2 = np.array([1.0, -1.0, -1.0, 1.0])
-_I1, _J1 = np.array([0, 0, 2, 2]), np.array([0, 1, 0, 1])
-_I2, _J2 = np.array([1, 1, 3, 3]), np.array([2, 3, 2, 3])
+    def __init__(self, n: int):
+        self.det = np.empty(n, dtype=complex)
+        self.tmp = np.empty(n, dtype=complex)
+        self.a = np.empty((4, n), dtype=complex)
+        self.t22 = np.empty((2, 2, n), dtype=complex)
+
+    def shifted(self, z, h4, extra, fac: float) -> np.ndarray:
+        """Shifted block rows z 1 - h - fac * extra (h: a site block as 4 numbers)."""
+        a = self.a
+        np.multiply(extra, -fac, out=a)
+        np.subtract(a, h4[:, None], out=a)
+        np.add(a[0], z, out=a[0])
+        np.add(a[3], z, out=a[3])
+        return a
+
+    def inverse_into(self, a: np.ndarray, out: np.ndarray) -> None:
+        det, tmp = self.det, self.tmp
+        np.multiply(a[0], a[3], out=det)
+        np.multiply(a[1], a[2], out=tmp)
+        np.subtract(det, tmp, out=det)
+        np.divide(1.0, det, out=det)
+        np.multiply(a[3], det, out=out[0])
+        np.multiply(a[0], det, out=out[3])
+        np.negative(det, out=det)
+        np.multiply(a[1], det, out=out[1])
+        np.multiply(a[2], det, out=out[2])
+
+    def product_into(self, g: np.ndarray, p: np.ndarray, out: np.ndarray) -> None:
+        """Product g @ p of rows (4, n) read as 2x2 blocks, written into out."""
+        g2, p2, o2 = g.reshape(2, 2, -1), p.reshape(2, 2, -1), out.reshape(2, 2, -1)
+        np.multiply(g2[:, 0, None, :], p2[0][None], out=o2)
+        np.multiply(g2[:, 1, None, :], p2[1][None], out=self.t22)
+        o2 += self.t22
 
 
 def _chain_column0(hd, c: complex, z, sl, sr) -> np.ndarray:
@@ -117,28 +146,44 @@ def _chain_column0(hd, c: complex, z, sl, sr) -> np.ndarray:
 
     Same recursion as the general kernel; each 2x2 product or inverse is a handful of
     numpy operations on length-n rows, which is several times faster than batched
-    matmul/inv on (n, 2, 2) stacks.
+    matmul/inv on (n, 2, 2) stacks. Returns (L, 4, n): row k of site x holds the
+    block entry (k // 2, k % 2) of G_{x,0} at every energy.
     """
     L, n = hd.shape[0], len(z)
-    k = np.empty((L, 4, n), dtype=complex)
-    k[:] = -hd.reshape(L, 4)[:, :, None]
-    k[:, 0] += z
-    k[:, 3] += z
+    h = hd.reshape(L, 4)
     c2 = abs(c) ** 2
+    w = _Rows2(n)
     g = np.empty((L, 4, n), dtype=complex)  # right-connected gR_x
-    g[L - 1] = _inv2_rows(k[L - 1] - sr.reshape(n, 4).T)
+    w.inverse_into(w.shifted(z, h[L - 1], sr.reshape(n, 4).T, 1.0), g[L - 1])
     for x in range(L - 2, 0, -1):
-        a = k[x] - c2 * g[x + 1]
-        g[x] = _inv2_rows(a)
-    a0 = k[0] - sl.reshape(n, 4).T
+        w.inverse_into(w.shifted(z, h[x], g[x + 1], c2), g[x])
+    a0 = w.shifted(z, h[0], sl.reshape(n, 4).T, 1.0)
     a0 -= c2 * g[1] if L > 1 else sr.reshape(n, 4).T
     out = np.empty((L, 4, n), dtype=complex)
-    out[0] = _inv2_rows(a0)
+    w.inverse_into(a0, out[0])
     g[1:] *= np.conj(c)
     for x in range(1, L):
-        gx, cp = g[x], out[x - 1]
-        out[x] = gx[_I1] * cp[_J1] + gx[_I2] * cp[_J2]
-    return out.transpose(0, 2, 1).reshape(L, n, 2, 2)
+        w.product_into(g[x], out[x - 1], out[x])
+    return out
+
+
+def chain_column0_rows(hd, v, z, sl, sr) -> np.ndarray | None:
+    """First block column of a chain in row layout (L, 4, n), or None if not a chain.
+
+    A chain here: 2x2 slices (b = 2) coupled by a scalar times the identity.
+    """
+    z = np.atleast_1d(np.asarray(z, dtype=complex))
+    hd = np.asarray(hd, dtype=complex)
+    L, b = hd.shape[0], hd.shape[1]
+    c = scalar_coupling(v)
+    if b != 2 or c is None:
+        return None
+    if len(z) <= SCALAR_MAX_ENERGIES:
+        rows = hd.reshape(L, 4).tolist()
+        sl3, sr3 = np.asarray(sl).reshape(-1, 4), np.asarray(sr).reshape(-1, 4)
+        cols = [_chain_column0_scalar(rows, c, complex(e), sl3[i], sr3[i]) for i, e in enumerate(z)]
+        return np.stack(cols, axis=2)
+    return _chain_column0(hd, c, z, sl, sr)
 
 
 def _inv2(a0, a1, a2, a3):
@@ -193,16 +238,9 @@ def rgf_column0(hd, v, z, sl, sr) -> np.ndarray:
     z = np.atleast_1d(np.asarray(z, dtype=complex))
     hd = np.asarray(hd, dtype=complex)
     L, b = hd.shape[0], hd.shape[1]
-    c = scalar_coupling(v)
-    if b == 2 and c is not None:
-        if len(z) <= SCALAR_MAX_ENERGIES:
-            rows = hd.reshape(L, 4).tolist()
-            sl3, sr3 = np.asarray(sl).reshape(-1, 4), np.asarray(sr).reshape(-1, 4)
-            cols = [
-                _chain_column0_scalar(rows, c, complex(e), sl3[i], sr3[i]) for i, e in enumerate(z)
-            ]
-            return np.stack(cols, axis=1).reshape(L, len(z), 2, 2)
-        return _chain_column0(hd, c, z, sl, sr)
+    rows = chain_column0_rows(hd, v, z, sl, sr)
+    if rows is not None:
+        return rows.transpose(0, 2, 1).reshape(L, len(z), 2, 2)
     _, sr_all = connected_self_energies(hd, v, z, sl, sr, right_only=True)
     zi = _zi(z, b)
     out = np.empty_like(sr_all)

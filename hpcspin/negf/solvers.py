@@ -7,6 +7,9 @@ batched questions (n energies at once):
   equilibrium contour (Im z > 0);
 * ``first_column(E)``: the first block column G^r_{x,0}(E), shape (n, L, b, b)
   (b = 2W), for the bias window (G^r Gamma_L G^a) and the transmission.
+
+``window_terms`` turns the first column into the weighted bias-window integrand; the
+RGF backend fuses it for chains (no (n, N, 2, 2) intermediates).
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from __future__ import annotations
 import numpy as np
 
 from hpcspin.errors import HpcspinError
-from hpcspin.negf.rgf import rgf_column0, rgf_diagonal
+from hpcspin.hamiltonian.sd import pauli_components
+from hpcspin.negf.observables import (
+    chain_injected_pauli,
+    end_currents,
+    injected_site_blocks,
+    lead_currents,
+)
+from hpcspin.negf.rgf import chain_column0_rows, rgf_column0, rgf_diagonal
 
 _REGISTRY: dict[str, type] = {}
 
@@ -68,6 +78,17 @@ class Solver:
         """First block column G^r_{x,0}(E), (n, L, b, b)."""
         raise NotImplementedError
 
+    def window_terms(self, energies, gam_l, gam_r, weight) -> np.ndarray:
+        """Bias-window integrand rows (n, 4N + 8), each multiplied by ``weight`` (n,).
+
+        Columns: Pauli components (charge, s_x, s_y, s_z) of the site blocks of
+        G Gamma_L G^+ for every site, then j^L_a and j^R_a (see :mod:`.observables`).
+        """
+        col = self.first_column(energies)
+        dens = pauli_components(injected_site_blocks(col, gam_l)).real.reshape(len(col), -1)
+        jl, jr = lead_currents(col, gam_l, gam_r)
+        return np.concatenate([dens, jl, jr], axis=1) * weight[:, None]
+
 
 @register("rgf")
 class RGFSolver(Solver):
@@ -86,6 +107,23 @@ class RGFSolver(Solver):
         e = np.atleast_1d(np.asarray(energies, dtype=complex))
         sl, sr = s.self_energies(e)
         return np.ascontiguousarray(np.swapaxes(rgf_column0(s.hd, s.v, e, sl, sr), 0, 1))
+
+    def window_terms(self, energies, gam_l, gam_r, weight) -> np.ndarray:
+        """As :meth:`Solver.window_terms`; fused for chains (row layout, real arrays)."""
+        s = self.system
+        e = np.atleast_1d(np.asarray(energies, dtype=complex))
+        sl, sr = s.self_energies(e)
+        rows = chain_column0_rows(s.hd, s.v, e, sl, sr)
+        if rows is None:
+            return super().window_terms(energies, gam_l, gam_r, weight)
+        n, L = len(e), rows.shape[0]
+        vals = np.empty((n, 4 * L + 8))
+        dens = vals[:, : 4 * L].reshape(n, L, 4)
+        chain_injected_pauli(rows, gam_l[:, 0, 0].real * weight, dens)
+        jl, jr = end_currents(rows[0].T.reshape(n, 2, 2), rows[-1].T.reshape(n, 2, 2), gam_l, gam_r)
+        vals[:, 4 * L : 4 * L + 4] = jl * weight[:, None]
+        vals[:, 4 * L + 4 :] = jr * weight[:, None]
+        return vals
 
 
 @register("dense")

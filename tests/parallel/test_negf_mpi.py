@@ -36,6 +36,35 @@ def test_bit_identical_to_serial(comm, kind, L, W, lead):
     assert comm.allreduce(par.current, op=_max()) == comm.allreduce(par.current, op=_min())
 
 
+@pytest.mark.parametrize("min_block", [1, 8])
+def test_energy_points_balanced_over_ranks(comm, min_block):
+    """Each adaptive round gives every rank the same work to one interval (2, 4 ranks).
+
+    Rounds too small to split into 4 blocks of ``min_block`` intervals may be off by
+    more; with min_block = 1 that is only rounds of fewer than 4 intervals.
+    """
+    from hpcspin.negf.quadrature import Partition, adaptive_integrate
+
+    def f(seg, u):
+        return np.stack([np.cos(40 * u) ** 2, 1.0 / (1e-3 + u**2), np.exp(u)], axis=1)
+
+    bp = [np.linspace(-1.0, 1.0, 9), np.linspace(1.0, 2.0, 4)]
+    kw = dict(block_intervals=16, min_block=min_block)
+    q = adaptive_integrate(f, bp, 1e-11, part=Partition.of(comm), **kw)
+    rows = np.array(comm.allgather(q.round_points))  # (ranks, rounds)
+    assert rows.sum() == q.n_points
+    checked = 0
+    for r in range(q.rounds):
+        pending = rows[:, r].sum() // 15
+        if pending >= 4 * min_block:
+            assert rows[:, r].max() - rows[:, r].min() <= 15, (r, rows[:, r])
+            checked += 1
+    assert checked >= 2
+    serial = adaptive_integrate(f, bp, 1e-11, **kw)
+    assert np.array_equal(serial.value, q.value)
+    assert serial.n_points == q.n_points
+
+
 def _max():
     from mpi4py import MPI
 

@@ -17,7 +17,8 @@ def test_scalar_kernel_equals_vectorised_and_dense(n_sites, n_e):
     sr = -0.5j * np.eye(2) * rng.uniform(0.2, 1.0, size=(n_e, 1, 1))
     c = -0.8
     got = rgf.rgf_column0(hd, c * np.eye(2), z, sl, sr)  # scalar path (n_e <= 3)
-    vec = rgf._chain_column0(hd, c, z.astype(complex), sl, sr)
+    rows = rgf._chain_column0(hd, c, z.astype(complex), sl, sr)  # (L, 4, n) row layout
+    vec = rows.transpose(0, 2, 1).reshape(n_sites, n_e, 2, 2)
     np.testing.assert_allclose(got, vec, rtol=0, atol=1e-12)
     for i, e in enumerate(z):  # dense: first block column of (z - H - Sigma)^-1
         h = np.zeros((2 * n_sites, 2 * n_sites), complex)
