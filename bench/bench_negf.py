@@ -102,14 +102,28 @@ def bench_field(n_big):
     t, r = timed(lambda: eng.compute(wall(n_big)))
     out[f"N{n_big}_V0"] = {"seconds": t, "points": r.n_energy_points}
     print(f"field eval wall N={n_big} V=0 (default tol): {t:.2f} s, {r.n_energy_points} points")
-    for n in (120, 250):
+    sizes = (120, 250) if n_big < 10000 else (120, 250, 500, 1000)
+    ts, pts = [], []
+    for n in sizes:
         eng = NEGFEngine(make_lattice("chain", n), ElectronParams(bias=0.5))
         t, r = timed(lambda eng=eng, n=n: eng.compute(wall(n)))
+        ts.append(t)
+        pts.append(r.n_energy_points)
         out[f"N{n}_V0.5"] = {"seconds": t, "points": r.n_energy_points}
-        print(
-            f"field eval wall N={n} V=0.5: {t:.2f} s, {r.n_energy_points} points "
-            "(window points grow ~N: Fabry-Perot resonances of the coherent chain)"
-        )
+        print(f"field eval wall N={n} V=0.5: {t:.2f} s, {r.n_energy_points} points")
+    slope_t = float(np.polyfit(np.log(sizes), np.log(ts), 1)[0])
+    slope_p = float(np.polyfit(np.log(sizes), np.log(pts), 1)[0])
+    t_big = float(np.exp(np.polyval(np.polyfit(np.log(sizes), np.log(ts), 1), np.log(n_big))))
+    out["V0.5_scaling"] = {
+        "time_slope": slope_t,
+        "points_slope": slope_p,
+        f"extrapolated_N{n_big}_seconds": t_big,
+    }
+    print(
+        f"V=0.5 wall: points ~ N^{slope_p:.2f}, time ~ N^{slope_t:.2f} (Fabry-Perot resonances "
+        f"of the coherent chain, ~pi v_F/N apart, must each be resolved); extrapolated "
+        f"N={n_big}: {t_big:.0f} s (not run)"
+    )
     return out
 
 

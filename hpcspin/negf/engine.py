@@ -97,15 +97,21 @@ class NEGFResult:
     info: dict = field(default_factory=dict)
 
 
-def default_block_intervals(n_sites: int) -> int:
-    """Most GK15 intervals per work block (one integrand call) for ``n_sites`` sites.
+def default_block_intervals(n_slices: int, slice_sites: int = 1) -> int:
+    """Most GK15 intervals per work block (one integrand call).
 
-    Measured on the chain kernel: a call costs about as much as 120 extra energies in
-    per-site Python overhead, so blocks of 8-32 intervals (120-480 energies); within that
-    range the batch is kept near 2e5 energy-sites (arrays of a few MB stay in cache),
-    and never above 2e6 energy-sites (memory).
+    Args:
+        n_slices: RGF slices (the lattice length).
+        slice_sites: sites per slice (the strip width; 1 for a chain).
+
+    A call's cost and memory per energy scale with L b^2 (b = 2W orbitals per slice);
+    in units of a chain site that is ``n_slices * slice_sites**2``. Measured on the
+    chain kernel: a call costs about as much as 120 extra energies in per-slice Python
+    overhead, so blocks of 8-32 intervals (120-480 energies); within that range the
+    batch is kept near 2e5 units (arrays of a few MB stay in cache), and never above
+    2e6 units (memory).
     """
-    per = 15 * max(1, int(n_sites))
+    per = 15 * max(1, int(n_slices) * int(slice_sites) ** 2)
     return int(max(1, min(max(8, min(32, 200_000 // per)), 2_000_000 // per)))
 
 
@@ -160,8 +166,9 @@ class NEGFEngine:
         self.eq_method, self.resonances = eq_method, resonances
         p = self.params
         self.leads = Leads(lattice, p.lead, p.t_lead, p.t_contact, p.gamma, method=lead_method)
-        n = lattice.n_sites
-        self.block_intervals = block_intervals or default_block_intervals(n)
+        self.block_intervals = block_intervals or default_block_intervals(
+            lattice.length, lattice.width
+        )
 
     # -- public API ------------------------------------------------------------------
     def system(self, spins) -> OpenSystem:
