@@ -20,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from hpcspin.negf.quadrature import Partition, map_blocks
+from hpcspin.negf.quadrature import Partition, map_blocks, plan_blocks
 
-#: Eigenvalues per chunk of end-component work (fixed: results independent of ranks).
+#: Most eigenvalues per chunk of end-component work (chunks from plan_blocks: fixed by
+#: the eigenvalue count, so results are independent of the rank count).
 CHUNK = 16
 
 
@@ -96,10 +97,10 @@ def resonance_breakpoints(
         return np.zeros(0)
     b = system.block
     sl, sr = system.self_energies(e)
-    n_chunks = -(-len(e) // CHUNK)
+    bounds = np.cumsum([0] + plan_blocks(len(e), CHUNK, min_block=4))
     ends = map_blocks(
-        n_chunks,
-        lambda k: _end_components(ab, kd, e[k * CHUNK : (k + 1) * CHUNK], b),
+        len(bounds) - 1,
+        lambda k: _end_components(ab, kd, e[bounds[k] : bounds[k + 1]], b),
         part or Partition(),
     )
     p0 = np.concatenate([x[0] for x in ends])  # (k, b) each
