@@ -349,9 +349,18 @@ class NEGFEngine:
         blocks = self._blocks(len(energies))
 
         def block(k):
+            # Outside the lead bands Gamma = 0 and T = 0 exactly; the recursion is not
+            # even defined there at every energy (a real, unbroadened intermediate block
+            # can be singular), so only energies with open channels on both sides are
+            # solved.
             e = energies[blocks[k]]
             gl, gr = system.gammas(e)
-            return transmission(solver.first_column(e), gl, gr)
+            scale = 1e-12 * max(1.0, abs(self.params.t_lead))
+            open_ = (np.abs(gl).max(axis=(1, 2)) > scale) & (np.abs(gr).max(axis=(1, 2)) > scale)
+            out = np.zeros(len(e))
+            if open_.any():
+                out[open_] = transmission(solver.first_column(e[open_]), gl[open_], gr[open_])
+            return out
 
         parts = map_blocks(len(blocks), block, self.part)
         return np.concatenate(parts) if parts else np.zeros(0)

@@ -180,6 +180,23 @@ def test_transmission_bounded_by_open_channels(rng, kind, L, W, per):
         assert np.allclose(clean.transmission, chans, atol=1e-8)
 
 
+@pytest.mark.parametrize("solver", ["rgf", "dense"])
+def test_transmission_outside_the_lead_band_is_zero_not_nan(solver):
+    """Energies outside the lead band (and at its edges) give T = 0, also where the
+    unbroadened recursion would divide by zero: E = -2.5 with J = 2 makes the last
+    site's block E - Sigma(E) - J S.sigma singular (Sigma(-2.5) = -0.5)."""
+    lat = make_lattice("chain", 7)
+    up = np.tile([0, 0, 1.0], (7, 1))
+    e = np.array([-2.5, -2.0, 2.0, 3.0, -1.0, 0.5])
+    for n_e in (1, len(e)):  # the per-energy scalar kernel and the batched one
+        res = NEGFEngine(lat, ElectronParams(J=2.0), solver=solver).compute(
+            up, transmission_energies=e[:n_e]
+        )
+        assert np.all(np.isfinite(res.transmission))
+        assert np.all(res.transmission[:4][:n_e] == 0.0)
+    assert 0.0 < res.transmission[4] <= 2.0 and 0.0 < res.transmission[5] <= 2.0
+
+
 def test_section7_wall_current_positive_and_antisymmetric():
     lat = make_lattice("chain", 60)
     s = _wall(60, x0=29.5)
