@@ -13,6 +13,7 @@ result is bit-identical at any rank count for the RGF and dense solvers.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,6 +96,43 @@ class NEGFResult:
     current_left: float = 0.0
     error_estimate: float = 0.0
     info: dict = field(default_factory=dict)
+
+
+#: A field evaluation running longer than this reports its adaptive rounds (seconds) ...
+PROGRESS_AFTER_S = 20.0
+#: ... at most this often.
+PROGRESS_EVERY_S = 20.0
+
+
+class _RoundReport:
+    """Progress lines of one long field evaluation.
+
+    A line per adaptive round once the evaluation has run for PROGRESS_AFTER_S seconds,
+    at most every PROGRESS_EVERY_S seconds: the point count of a long coherent chain at V != 0 grows
+    ~N and its cost ~N^2, minutes at N ~ 1e4.
+    """
+
+    def __init__(self, n_sites: int, n_poles: int):
+        self.n_sites, self.n_poles = n_sites, n_poles
+        self.after, self.every = PROGRESS_AFTER_S, PROGRESS_EVERY_S
+        self.t0 = time.perf_counter()
+        self.last = -float("inf")
+
+    def __call__(self, rounds: int, points: int, err: float, budget: float) -> None:
+        now = time.perf_counter()
+        if now - self.t0 < self.after or now - self.last < self.every:
+            return
+        self.last = now
+        log.info(
+            "NEGF field, N = %d: round %d, %d energy points, error estimate %.2e "
+            "(target %.2e), %.0f s",
+            self.n_sites,
+            rounds,
+            points + self.n_poles,
+            err,
+            budget,
+            now - self.t0,
+        )
 
 
 def default_block_intervals(n_slices: int, slice_sites: int = 1) -> int:
@@ -258,6 +296,7 @@ class NEGFEngine:
                 part=self.part,
                 block_intervals=self.block_intervals,
                 fixed_error=eq.fixed_error,
+                on_round=_RoundReport(n, len(eq.poles)),
             )
             total = total + q.value
             err += q.error

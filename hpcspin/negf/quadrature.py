@@ -220,6 +220,7 @@ def adaptive_integrate(
     max_rounds: int = 60,
     fixed_error: float = 0.0,
     estimate: str = "strict",
+    on_round: Callable[[int, int, float, float], None] | None = None,
 ) -> QuadResult:
     """Globally adaptive GK15 integration of several segments at once.
 
@@ -236,6 +237,8 @@ def adaptive_integrate(
         fixed_error: error already spent elsewhere (subtracted from the budget).
         estimate: "quadpack" (QUADPACK's scaled |K - G|, an estimate of the Kronrod
             error) or "strict" (|K - G| itself, the Gauss error: very pessimistic).
+        on_round: called after every round as ``on_round(round, points so far, summed
+            error estimate, error budget)`` (progress reports).
 
     Returns:
         QuadResult. Collective over part.comm.
@@ -295,6 +298,8 @@ def adaptive_integrate(
         errs = np.array([active[k][3] for k in keys])
         widths = np.array([active[k][2] - active[k][1] for k in keys])
         scale = np.array([max(abs(active[k][1]), abs(active[k][2])) for k in keys])
+        if on_round is not None:
+            on_round(rounds, n_points, float(errs.sum()), budget)
         if errs.sum() <= budget or rounds >= max_rounds:
             break
         chosen = _choose_splits(errs, widths, budget, scale)

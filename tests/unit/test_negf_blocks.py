@@ -42,3 +42,18 @@ def test_fused_chain_window_terms_equal_generic(n_sites, n_e):
     generic = Solver.window_terms(solver, e, gl, gr, w)
     assert fused.shape == (n_e, 4 * n_sites + 8)
     np.testing.assert_allclose(fused, generic, rtol=0, atol=1e-13 * np.abs(generic).max())
+
+
+def test_long_field_evaluations_report_their_rounds(monkeypatch, caplog):
+    from hpcspin.negf import engine
+
+    monkeypatch.setattr(engine, "PROGRESS_AFTER_S", 0.0)
+    monkeypatch.setattr(engine, "PROGRESS_EVERY_S", 0.0)
+    lat = make_lattice("chain", 20)
+    s = np.tile([0.0, 0.0, 1.0], (20, 1))
+    s[10:] = [1.0, 0.0, 0.0]
+    with caplog.at_level("INFO", logger="hpcspin.negf"):
+        res = NEGFEngine(lat, ElectronParams(bias=0.5)).compute(s)
+    lines = [r.getMessage() for r in caplog.records if "round" in r.getMessage()]
+    assert len(lines) == res.info["rounds"]
+    assert f"{res.n_energy_points} energy points" in lines[-1]
