@@ -169,6 +169,13 @@ class TrainSection:
         kind=str,
         choices=("total", "split"),
     )
+    neq_kinds: tuple = opt(
+        [],
+        doc="configuration families (dataset kind names) whose H(V)-H(0) the "
+        "nonequilibrium head fits; the E head still fits H(0) of all (empty: all)",
+        kind=tuple,
+        item=str,
+    )
 
 
 @dataclass(frozen=True)
@@ -254,9 +261,11 @@ class OutputSection:
     checkpoint_every: int = opt(500, doc="steps between checkpoints", kind=int, ge=1)
     resume: str = opt(
         "auto",
-        doc="auto: continue from the newest valid checkpoint",
+        doc="auto: continue from the newest valid checkpoint (dynamics: refused if the "
+        "deck changed what the run computes); matching: continue only a run of the same "
+        "settings, else start afresh; never: always start afresh",
         kind=str,
-        choices=("auto", "never"),
+        choices=("auto", "matching", "never"),
     )
     progress_interval: float = opt(10.0, doc="seconds between progress lines", kind=float, ge=0)
     plots: bool = opt(True, doc="write PNG plots at the end", kind=bool)

@@ -126,7 +126,7 @@ def data_fingerprint(*arrays) -> str:
 class _Data:
     """Training arrays as tensors and the target parts of each head."""
 
-    def __init__(self, model, lattice, spins, fields, bias, mu, fields_eq, separate):
+    def __init__(self, model, lattice, spins, fields, bias, mu, fields_eq, separate, neq_weight):
         dt, dev = model.dtype, model.device
         t = lambda a: None if a is None else torch.as_tensor(np.asarray(a), dtype=dt, device=dev)  # noqa: E731
         self.spins, self.fields, self.eq = t(spins), t(fields), t(fields_eq)
@@ -147,6 +147,12 @@ class _Data:
         self.n = n
         self.separate = separate and self.eq is not None and model.head != "E"
         self.lattice = lattice
+        w = np.ones(n) if neq_weight is None else np.asarray(neq_weight, dtype=float)
+        if w.shape != (n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise HpcspinError(f"neq_weight must be (n_cfg,) = ({n},) finite and >= 0")
+        if neq_weight is not None and not self.separate:
+            raise HpcspinError("neq_weight needs separate targets (H(0) and H(V) - H(0))")
+        self.w_neq = t(w)
 
     def globals_(self, idx):
         return {k: v[idx] for k, v in self.glob.items()}
@@ -163,7 +169,7 @@ def _block_loss(model, data: _Data, idx, norm, create_graph=True):
     if data.separate:
         e1 = _perp(pred["eq"] - data.eq[idx], s)
         e2 = _perp(pred["neq"] - (data.fields[idx] - data.eq[idx]), s)
-        return ((e1**2).sum() + (e2**2).sum()) / norm
+        return ((e1**2).sum() + (data.w_neq[idx][:, None, None] * e2**2).sum()) / norm
     return (_perp(pred["total"] - data.fields[idx], s) ** 2).sum() / norm
 
 
@@ -231,8 +237,10 @@ def _set_scales(model, data, train_idx):
         eq, neq = data.eq[train_idx], data.fields[train_idx] - data.eq[train_idx]
     else:
         eq = neq = data.fields[train_idx]
-    for buf, tgt in ((model.scale_eq, eq), (model.scale_neq, neq)):
-        rms = float(torch.sqrt((_perp(tgt, s) ** 2).mean())) if len(train_idx) else 1.0
+    fit = data.w_neq[train_idx] > 0  # the nonequilibrium scale from the fitted configs
+    for buf, tgt, sel in ((model.scale_eq, eq, None), (model.scale_neq, neq, fit)):
+        t, ss = (tgt, s) if sel is None or not bool(sel.any()) else (tgt[sel], s[sel])
+        rms = float(torch.sqrt((_perp(t, ss) ** 2).mean())) if len(train_idx) else 1.0
         buf.fill_(rms if rms > 0 else 1.0)
 
 
@@ -376,6 +384,7 @@ def train_model(
     bias=None,
     mu=None,
     fields_eq=None,
+    neq_weight=None,
     comm=None,
 ) -> TrainResult:
     """Fit a force model to NEGF (or synthetic) fields. Collective over comm.
@@ -390,6 +399,9 @@ def train_model(
         mu: (n_cfg,) or scalar chemical potential (needed if it takes "mu").
         fields_eq: (n_cfg, N, 3) equilibrium fields H(0) of the same spins, for
             separate targets (see ``TrainConfig.separate_targets``).
+        neq_weight: (n_cfg,) weights >= 0 of each configuration in the nonequilibrium
+            part of the loss (H(V) - H(0); separate targets only); 0 leaves a
+            configuration to the E part alone. Default: all 1.
         comm: mpi4py communicator for data parallelism, or None (serial). Every rank
             passes the same arrays.
 
@@ -402,8 +414,11 @@ def train_model(
     spec = ModelSpec.from_dict(spec) if isinstance(spec, dict) else spec
     model = build_model(spec, seed=cfg.seed)
     model.check_lattice(lattice)
-    fp = data_fingerprint(spins, fields, bias, mu, fields_eq)
-    data = _Data(model, lattice, spins, fields, bias, mu, fields_eq, cfg.separate_targets)
+    weights = [] if neq_weight is None else [neq_weight]  # default: the fingerprint as before
+    fp = data_fingerprint(spins, fields, bias, mu, fields_eq, *weights)
+    data = _Data(
+        model, lattice, spins, fields, bias, mu, fields_eq, cfg.separate_targets, neq_weight
+    )
     train_idx, val_idx = split_configs(data.n, cfg.val_fraction, cfg.seed)
     _set_scales(model, data, train_idx)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

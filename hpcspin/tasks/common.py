@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -162,6 +163,56 @@ def _jsonable(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(type(o).__name__)
+
+
+#: Keys a dynamics run may change between segments of one run (how long, not what).
+_CONTINUABLE = {"dynamics": ("t_end", "relax_max_time"), "negf": ("ranks_per_solve",)}
+
+
+def run_identity(cfg, model_sha256: str | None = None) -> dict:
+    """What the trajectory of a dynamics run depends on, as plain data.
+
+    Everything except where and how often it writes, on how many ranks, and how long it
+    runs; NEGF settings only with NEGF forces, the model (and the sha256 of its file)
+    only with ML forces. Stored in every checkpoint: an automatic resume compares it
+    with the deck, so a changed deck never silently continues (or reports) an old run.
+    """
+    d = cfg.to_dict()
+    forces = cfg.dynamics.forces
+    out = {k: d[k] for k in ("lattice", "electrons", "spins", "dynamics")}
+    out["seed"] = cfg.run.seed
+    if forces == "negf":
+        out["negf"] = {k: v for k, v in d["negf"].items() if not k.startswith("transmission")}
+    if forces == "ml":
+        out["model"] = {k: v for k, v in d["model"].items() if k != "file"}
+        out["model"]["file_sha256"] = model_sha256
+    for sec, keys in _CONTINUABLE.items():
+        if sec in out:
+            out[sec] = {k: v for k, v in out[sec].items() if k not in keys}
+    return json.loads(json.dumps(out, default=_jsonable, sort_keys=True))
+
+
+def identity_changes(old: dict, new: dict, limit: int = 8) -> list[str]:
+    """'section.key: old -> new' for every setting that differs (at most ``limit``)."""
+    out = []
+    for sec in sorted(set(old) | set(new)):
+        a, b = old.get(sec), new.get(sec)
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                if a.get(k) != b.get(k):
+                    out.append(f"{sec}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
+        elif a != b:
+            out.append(f"{sec}: {a!r} -> {b!r}")
+    return out[:limit] + ([f"... {len(out) - limit} more"] if len(out) > limit else [])
+
+
+def file_sha256(path: str) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def collective_error(msg: str) -> HpcspinError:

@@ -29,10 +29,13 @@ from hpcspin.parallel.decomp import Decomposition
 from hpcspin.parallel.halo import HaloExchanger
 from hpcspin.tasks.common import (
     collective_error,
+    file_sha256,
+    identity_changes,
     initial_spins,
     lattice_from,
     negf_engine_from,
     prepare_output_dir,
+    run_identity,
     spin_params_from,
     write_json,
 )
@@ -64,6 +67,10 @@ class Run:
         self.halo = HaloExchanger(cart, self.decomp, cart)
         self.field = DomainField(self.decomp, self.halo, self.providers)
         self.classical = self.providers[0]
+        sha = None
+        if cfg.dynamics.forces == "ml":  # the model file was loaded above: it exists
+            sha = ctx.comm.bcast(file_sha256(cfg.model.file) if ctx.rank == 0 else None)
+        self.identity = run_identity(cfg, sha)
 
     # -- set-up ------------------------------------------------------------------
     def _providers(self):
@@ -145,12 +152,40 @@ def _discard_stale_checkpoints(r: Run, ckdir: str) -> None:
     r.comm.Barrier()
 
 
+def _same_run(r: Run, path: str, extra: dict, explicit: bool) -> bool:
+    """Whether checkpoint ``path`` belongs to the run the deck describes.
+
+    An explicit --restart may change settings on purpose (e.g. drive a relaxed state
+    at another bias): the changes are logged. An automatic resume of a changed deck is
+    refused (resume = "auto") or replaced by a fresh start (resume = "matching").
+    """
+    old = extra.get("identity")
+    if old is None:
+        log.warning("%s predates run identities: cannot check that it matches the deck", path)
+        return True
+    changes = identity_changes(old, r.identity)
+    if not changes:
+        return True
+    what = "; ".join(changes)
+    if explicit:
+        log.info("restarting from %s with changed settings: %s", path, what)
+        return True
+    if r.cfg.output.resume == "matching":
+        log.warning("%s is a run of other settings (%s): starting afresh", r.out, what)
+        return False
+    raise collective_error(
+        f"[output] dir = {r.cfg.output.dir!r} holds a run of other settings ({what}); "
+        "use another [output] dir, set [output] resume = 'never' (or 'matching') to "
+        "start afresh there, or restore the settings to continue it"
+    )
+
+
 def _start_state(r: Run, restart: str | None) -> dict:
     """Fresh state, or the state of a checkpoint (explicit or newest valid one)."""
     cfg, ctx = r.cfg, r.ctx
     ckdir = os.path.join(r.out, CHECKPOINT_DIR)
     path = restart
-    if path is None and cfg.output.resume == "auto":
+    if path is None and cfg.output.resume in ("auto", "matching"):
         path = ckpt.find_latest_checkpoint(ckdir) if ctx.rank == 0 else None
         path = ctx.comm.bcast(path, root=0)
     if path:
@@ -160,6 +195,9 @@ def _start_state(r: Run, restart: str | None) -> dict:
                 f"checkpoint {path} holds {spins.shape[0]} sites, the deck {r.lattice.n_sites}"
             )
         extra = st.get("extra", {})
+        if not _same_run(r, path, extra, explicit=restart is not None):
+            path = None  # resume = "matching": start afresh below
+    if path:
         log.info(
             "resuming from %s (phase %s, step %d, t = %.6g)",
             path,
@@ -223,6 +261,7 @@ def _checkpoint(r: Run, state: dict, owned: np.ndarray) -> str:
         "relax_time": state["relax_time"],
         "wall_x": state["wall_x"],
         "n_ranks": r.ctx.size,
+        "identity": r.identity,
     }
     ckpt.write_checkpoint(
         path,

@@ -42,6 +42,35 @@ def _load(cfg, lattice):
     return data
 
 
+def _neq_weight(cfg, data, separate: bool):
+    """0/1 weights of the configurations in the nonequilibrium loss ([train] neq_kinds)."""
+    kinds = tuple(cfg.train.neq_kinds)
+    if not kinds:
+        return None
+    where = f"[train] neq_kinds = {list(kinds)}"
+    if not separate:
+        raise collective_error(
+            f"{where} needs targets = 'split', a head with a nonequilibrium part "
+            "(EA or E+vector) and a dataset with H(0) (datagen with_equilibrium = true)"
+        )
+    names = data.get("kind_names") or []
+    unknown = [k for k in kinds if k not in names]
+    if unknown or "kind" not in data:
+        raise collective_error(
+            f"{where}: {unknown or list(kinds)} not among the dataset's families {names}"
+        )
+    w = np.isin(data["kind"], [names.index(k) for k in kinds]).astype(float)
+    if not w.any():
+        raise collective_error(f"{where}: no configuration of these families in the dataset")
+    log.info(
+        "nonequilibrium head fitted to %d of %d configurations (%s)",
+        int(w.sum()),
+        len(w),
+        ", ".join(kinds),
+    )
+    return w
+
+
 def _stop_requested(ctx, flag) -> bool:
     """Whether any rank got SIGTERM/SIGUSR1. Collective over ctx.comm."""
     return bool(flag.agreed(ctx.comm))
@@ -72,6 +101,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
     if m.head == "E" and "field_eq" in data and tr.targets == "split":
         fields = data["field_eq"]  # the E head fits the equilibrium field
         log.info("head E: fitting the V = 0 fields H(0) of the dataset")
+    neq_weight = _neq_weight(cfg, data, separate)
     out_dir = os.path.dirname(os.path.abspath(m.file))
     if ctx.rank == 0:
         os.makedirs(out_dir, exist_ok=True)
@@ -113,6 +143,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
             bias=data["bias"],
             mu=data["mu"],
             fields_eq=fields_eq,
+            neq_weight=neq_weight,
             comm=ctx.comm,
         )
     wall = time.perf_counter() - t0

@@ -7,7 +7,8 @@
 2. Wall velocity: NEGF-driven and ML-driven runs of the deck's wall at each bias of
    ``[validate] velocity_biases`` (relaxation at V = 0, then t = velocity_t_end). The
    (method, bias) runs are spread over the ranks, each run serial on its rank; finished
-   runs are reused, so an interrupted validation resumes.
+   runs of the same settings are reused (so an interrupted validation resumes), runs of
+   other settings (e.g. a retrained model file) are redone.
 Writes ``validation.json``, ``velocity.json``, ``velocity.md`` and PNGs to ``[output] dir``.
 """
 
@@ -71,7 +72,7 @@ def _one_run(cfg, ctx, out, label, forces, bias) -> None:
     if forces != "negf":
         sub = sub.replace("model", file=forces)
     sub = sub.replace(
-        "output", dir=_run_dir(out, label, bias), resume="auto", progress_interval=60.0
+        "output", dir=_run_dir(out, label, bias), resume="matching", progress_interval=60.0
     )
     sub = sub.replace("parallel", grid=())
     me = ctx.self_context()

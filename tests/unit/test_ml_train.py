@@ -108,6 +108,31 @@ def test_vector_head_separate_targets():
     assert m["val_neq_torque_err"] < 0.05
 
 
+def test_neq_weight_leaves_excluded_configurations_to_the_E_head():
+    """Configurations with neq weight 0 only train E: garbage in their H(V) - H(0)
+    changes nothing, and the vector head still learns the others' field."""
+    h0 = field_E(SPINS)
+    h = h0 + field_vec(SPINS)
+    w = np.ones(len(SPINS))
+    w[::3] = 0.0
+    garbage = h.copy()
+    garbage[::3] += np.random.default_rng(5).normal(size=garbage[::3].shape)
+    a = fit("E+vector", h, fields_eq=h0, neq_weight=w, epochs=60)
+    b = fit("E+vector", garbage, fields_eq=h0, neq_weight=w, epochs=60)
+    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(pa, pb)
+    assert fit("E+vector", h, fields_eq=h0, neq_weight=w).metrics["val_neq_r2"] >= 0.999
+    # without the weights the garbage spoils the nonequilibrium fit
+    c = fit("E+vector", garbage, fields_eq=h0, epochs=60)
+    assert not all(
+        torch.equal(pa, pc) for pa, pc in zip(a.model.parameters(), c.model.parameters())
+    )
+    with pytest.raises(HpcspinError, match="neq_weight"):
+        fit("E+vector", h, fields_eq=h0, neq_weight=w[:-1])
+    with pytest.raises(HpcspinError, match="separate targets"):
+        fit("E+vector", h, neq_weight=w)
+
+
 def test_bias_as_global_input(tmp_path):
     bias = np.linspace(-0.5, 0.5, len(SPINS))
     np.random.default_rng(1).shuffle(bias)

@@ -1,0 +1,72 @@
+"""What identifies a dynamics run (stored in checkpoints, compared on resume)."""
+
+import os
+
+from hpcspin.deck import parse_deck
+from hpcspin.tasks.common import identity_changes, run_identity
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODEL = f'[model]\nfile = "{ROOT}/models/chain_dw_Evector.pt"\n'
+BASE = """
+[run]
+task = "dynamics"
+[lattice]
+kind = "chain"
+length = 40
+[dynamics]
+forces = "{forces}"
+t_end = 10.0
+[output]
+dir = "runs/x"
+"""
+
+
+def cfg(forces="none", extra=""):
+    return parse_deck(BASE.format(forces=forces) + extra)
+
+
+def test_how_long_where_and_how_many_ranks_are_not_part_of_it():
+    a = run_identity(cfg())
+    b = run_identity(
+        cfg(extra="[parallel]\ngrid = [1]\n")
+        .replace("dynamics", t_end=99.0)
+        .replace("output", dir="elsewhere", every=3)
+    )
+    assert a == b and identity_changes(a, b) == []
+
+
+def test_physics_changes_are_named():
+    a = run_identity(cfg())
+    b = run_identity(cfg().replace("dynamics", alpha=0.3).replace("electrons", bias=0.2))
+    assert identity_changes(a, b) == ["dynamics.alpha: 0.1 -> 0.3", "electrons.bias: 0.0 -> 0.2"]
+
+
+def test_solver_sections_only_with_their_forces():
+    assert "negf" not in run_identity(cfg()) and "model" not in run_identity(cfg())
+    negf = run_identity(cfg("negf"))
+    assert negf["negf"]["tol"] == 1e-6 and "ranks_per_solve" not in negf["negf"]
+    ml = run_identity(cfg("ml", MODEL), model_sha256="abc")
+    assert ml["model"]["file_sha256"] == "abc" and "file" not in ml["model"]
+    other = run_identity(cfg("ml", MODEL), model_sha256="abd")
+    assert identity_changes(ml, other) == ["model.file_sha256: 'abc' -> 'abd'"]
+
+
+def test_train_neq_kinds_selects_families_or_fails_clearly():
+    import numpy as np
+    import pytest
+
+    from hpcspin.errors import HpcspinError
+    from hpcspin.tasks.train import _neq_weight
+
+    ds = f"{ROOT}/models/chain_dw_Evector.pt"  # any existing file: only its name is checked
+    deck = (
+        f'[run]\ntask = "train"\n[lattice]\nkind = "chain"\nlength = 8\n[train]\ndataset = "{ds}"\n'
+    )
+    data = {"kind": np.array([0, 1, 2, 3, 0]), "kind_names": ["wall", "wall_noisy", "t", "r"]}
+    c = parse_deck(deck + 'neq_kinds = ["wall", "wall_noisy"]\n')
+    assert list(_neq_weight(c, data, True)) == [1, 1, 0, 0, 1]
+    assert _neq_weight(parse_deck(deck), data, True) is None
+    with pytest.raises(HpcspinError, match=r"\['walls'\] not among"):
+        _neq_weight(parse_deck(deck + 'neq_kinds = ["walls"]\n'), data, True)
+    with pytest.raises(HpcspinError, match="needs targets = 'split'"):
+        _neq_weight(c, data, False)
