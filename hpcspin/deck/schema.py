@@ -261,9 +261,9 @@ class OutputSection:
     checkpoint_every: int = opt(500, doc="steps between checkpoints", kind=int, ge=1)
     resume: str = opt(
         "auto",
-        doc="auto: continue from the newest valid checkpoint (dynamics: refused if the "
-        "deck changed what the run computes); matching: continue only a run of the same "
-        "settings, else start afresh; never: always start afresh",
+        doc="auto: continue from the newest valid checkpoint (dynamics, train: refused "
+        "if the deck changed what the run computes); matching: continue only a run of "
+        "the same settings, else start afresh; never: always start afresh",
         kind=str,
         choices=("auto", "matching", "never"),
     )

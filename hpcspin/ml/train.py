@@ -50,7 +50,9 @@ class TrainConfig:
             A/vector part to H(V) - H(0) (heads "EA" and "E+vector").
         checkpoint: path of a resumable checkpoint (None: none).
         checkpoint_every: epochs between checkpoints.
-        resume: continue from ``checkpoint`` if it exists.
+        resume: continue from ``checkpoint`` if it exists (a checkpoint of another model
+            or other training settings is refused, see ``fresh_on_mismatch``).
+        fresh_on_mismatch: start afresh instead of refusing such a checkpoint.
         log_interval: seconds between progress lines.
         interrupt: optional callable, called after every epoch on every rank, returning
             True when the run must stop now (it must give the same answer on every rank,
@@ -74,6 +76,7 @@ class TrainConfig:
     checkpoint: str | None = None
     checkpoint_every: int = 10
     resume: bool = True
+    fresh_on_mismatch: bool = False
     log_interval: float = 10.0
     interrupt: object = None
 
@@ -271,7 +274,7 @@ def _save_checkpoint(path, state):
     os.replace(tmp, path)
 
 
-def _load_checkpoint(path, fingerprint, comm):
+def _load_checkpoint(path, comm):
     """Checkpoint state or None. Collective over comm (rank 0 reads and broadcasts)."""
     state = None
     rank = 0 if comm is None else comm.Get_rank()
@@ -283,12 +286,9 @@ def _load_checkpoint(path, fingerprint, comm):
     if comm is not None and comm.Get_size() > 1:
         state = comm.bcast(state, root=0)
     if state is not None and "error" in state:
-        raise HpcspinError(state["error"])
-    if state is not None and state.get("fingerprint") != fingerprint:
-        raise HpcspinError(
-            f"training checkpoint {path} was written for other training data "
-            f"(fingerprint {state.get('fingerprint', '?')[:12]} != {fingerprint[:12]})"
-        )
+        err = HpcspinError(state["error"])
+        err.collective = True  # broadcast: every rank raises it
+        raise err
     return state
 
 
@@ -352,6 +352,40 @@ def _checkpoint_state(model, opt, sched, st: _State, fp, spec, cfg) -> dict:
         "config": {k: v for k, v in asdict(cfg).items() if k != "interrupt"},
         "torch_rng": torch.random.get_rng_state(),
     }
+
+
+#: Training settings a resumed run must share with its checkpoint (epochs, patience and
+#: the progress cadence may change: a run can be extended).
+_SAME_ON_RESUME = (
+    "lr",
+    "batch_size",
+    "block_size",
+    "weight_decay",
+    "seed",
+    "val_fraction",
+    "schedule",
+    "lr_factor",
+    "lr_patience",
+    "min_lr",
+    "separate_targets",
+)
+
+
+def _training_changes(ck: dict, fingerprint: str, spec: ModelSpec, cfg: TrainConfig) -> list[str]:
+    """What differs between a checkpoint's model/training settings and this run's."""
+    changes = []
+    if ck.get("fingerprint") != fingerprint:
+        old = str(ck.get("fingerprint", "?"))[:12]
+        changes.append(f"training data: fingerprint {old} -> {fingerprint[:12]}")
+    old_spec, new_spec = ck.get("spec", {}), spec.to_dict()
+    for k in sorted(set(old_spec) | set(new_spec)):
+        if old_spec.get(k) != new_spec.get(k):
+            changes.append(f"model {k}: {old_spec.get(k)!r} -> {new_spec.get(k)!r}")
+    old_cfg = ck.get("config", {})
+    for k in _SAME_ON_RESUME:
+        if k in old_cfg and old_cfg[k] != getattr(cfg, k):
+            changes.append(f"{k}: {old_cfg[k]!r} -> {getattr(cfg, k)!r}")
+    return changes
 
 
 def _restore(ck, model, opt, sched, st: _State):
@@ -424,7 +458,24 @@ def train_model(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = _make_scheduler(opt, cfg)
     st = _State()
-    ck = _load_checkpoint(cfg.checkpoint, fp, comm) if cfg.checkpoint and cfg.resume else None
+    ck = _load_checkpoint(cfg.checkpoint, comm) if cfg.checkpoint and cfg.resume else None
+    changes = [] if ck is None else _training_changes(ck, fp, spec, cfg)
+    if changes:
+        what = "; ".join(changes)
+        if not cfg.fresh_on_mismatch:
+            err = HpcspinError(
+                f"training checkpoint {cfg.checkpoint} belongs to another model or other "
+                f"training settings ({what}): delete it, choose another model file, or "
+                "set [output] resume = 'matching' or 'never' to start afresh"
+            )
+            err.collective = True  # every rank holds the same checkpoint (broadcast)
+            raise err
+        log.warning(
+            "training checkpoint %s is of other settings (%s): starting afresh",
+            cfg.checkpoint,
+            what,
+        )
+        ck = None
     if ck is not None:
         _restore(ck, model, opt, sched, st)
         log.info("resumed training from %s at epoch %d", cfg.checkpoint, st.epoch)

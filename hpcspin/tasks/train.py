@@ -116,7 +116,8 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         patience=tr.patience,
         separate_targets=separate,
         checkpoint=m.file + ".ckpt",
-        resume=cfg.output.resume == "auto",
+        resume=cfg.output.resume in ("auto", "matching"),
+        fresh_on_mismatch=cfg.output.resume == "matching",
         log_interval=cfg.output.progress_interval,
         interrupt=lambda: _stop_requested(ctx, flag),
     )

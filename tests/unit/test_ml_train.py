@@ -174,9 +174,28 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     assert [e["epoch"] for e in res.history] == list(range(1, 7))
     for k, v in full.model.state_dict().items():
         torch.testing.assert_close(res.model.state_dict()[k], v, rtol=0, atol=0)
-    # a checkpoint of other data is refused
-    with pytest.raises(HpcspinError, match="other training data"):
+    # a checkpoint of other data, another model or other settings is refused, by name
+    with pytest.raises(HpcspinError, match="training data: fingerprint"):
         train_model(SPINS[:12], 2 * h, LAT, spec, TrainConfig(epochs=8, checkpoint=ck, **base))
+    wider = ModelSpec(head=spec.head, radius=spec.radius, hidden=(12,))
+    with pytest.raises(HpcspinError, match=r"model hidden: \[8\] -> \[12\]") as info:
+        train_model(SPINS[:12], h, LAT, wider, TrainConfig(epochs=8, checkpoint=ck, **base))
+    assert getattr(info.value, "collective", False)  # every rank raises it: exit 2, no abort
+    with pytest.raises(HpcspinError, match="lr: "):
+        train_model(
+            SPINS[:12], h, LAT, spec, TrainConfig(epochs=8, checkpoint=ck, **{**base, "lr": 0.5})
+        )
+    # ... or replaced by a fresh start on request, which equals a run without checkpoint
+    fresh = train_model(
+        SPINS[:12],
+        h,
+        LAT,
+        wider,
+        TrainConfig(epochs=2, checkpoint=ck, fresh_on_mismatch=True, **base),
+    )
+    plain = train_model(SPINS[:12], h, LAT, wider, TrainConfig(epochs=2, **base))
+    for k, v in plain.model.state_dict().items():
+        torch.testing.assert_close(fresh.model.state_dict()[k], v, rtol=0, atol=0)
 
 
 def test_split_and_fingerprint():
