@@ -70,3 +70,16 @@ def test_train_neq_kinds_selects_families_or_fails_clearly():
         _neq_weight(parse_deck(deck + 'neq_kinds = ["walls"]\n'), data, True)
     with pytest.raises(HpcspinError, match="needs targets = 'split'"):
         _neq_weight(c, data, False)
+
+
+def test_validation_runs_are_assigned_longest_first_and_balanced():
+    from hpcspin.tasks.validate import assign_runs
+
+    biases = (-0.5, 0.5, 0.0)
+    jobs = [("negf", "negf", v) for v in biases] + [("m", "m.pt", v) for v in biases]
+    for n in (1, 2, 3, 4):
+        parts = assign_runs(jobs, n)
+        assert sorted(i for p in parts for i in p) == list(range(len(jobs)))
+    two = assign_runs(jobs, 2)
+    # the two NEGF runs at V != 0 (the costly ones) go to different ranks
+    assert {0, 1} & set(two[0]) and {0, 1} & set(two[1])
