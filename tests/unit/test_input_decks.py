@@ -30,3 +30,16 @@ def test_deck_passes_check(deck, monkeypatch, capsys):
     else:
         assert main([str(deck), "--check", "--ranks", str(ranks)]) == 0
         assert "OK" in capsys.readouterr().out
+
+
+def test_every_deck_named_in_the_docs_exists():
+    import re
+
+    texts = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "jobs").glob("*")]
+    named = set()
+    for path in texts:
+        if path.is_file():
+            named |= set(re.findall(r"input_decks/[A-Za-z0-9_]+\.toml", path.read_text()))
+    assert named, "no deck named anywhere?"
+    missing = sorted(n for n in named if not (ROOT / n).exists())
+    assert not missing, missing
