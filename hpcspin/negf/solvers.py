@@ -24,7 +24,7 @@ from hpcspin.negf.observables import (
     injected_site_blocks,
     lead_currents,
 )
-from hpcspin.negf.rgf import chain_column0_rows, rgf_column0, rgf_diagonal
+from hpcspin.negf.rgf import chain_column0_rows, rgf_column0, rgf_diagonal, scalar_coupling
 
 _REGISTRY: dict[str, type] = {}
 
@@ -111,11 +111,11 @@ class RGFSolver(Solver):
     def window_terms(self, energies, gam_l, gam_r, weight) -> np.ndarray:
         """As :meth:`Solver.window_terms`; fused for chains (row layout, real arrays)."""
         s = self.system
+        if s.block != 2 or scalar_coupling(s.v) is None:  # not a chain: the generic path
+            return super().window_terms(energies, gam_l, gam_r, weight)
         e = np.atleast_1d(np.asarray(energies, dtype=complex))
         sl, sr = s.self_energies(e)
         rows = chain_column0_rows(s.hd, s.v, e, sl, sr)
-        if rows is None:
-            return super().window_terms(energies, gam_l, gam_r, weight)
         n, L = len(e), rows.shape[0]
         vals = np.empty((n, 4 * L + 8))
         dens = vals[:, : 4 * L].reshape(n, L, 4)

@@ -192,17 +192,26 @@ def run_identity(cfg, model_sha256: str | None = None) -> dict:
     return json.loads(json.dumps(out, default=_jsonable, sort_keys=True))
 
 
-def identity_changes(old: dict, new: dict, limit: int = 8) -> list[str]:
-    """'section.key: old -> new' for every setting that differs (at most ``limit``)."""
+def settings_changes(old: dict, new: dict) -> list[tuple[str, object, object]]:
+    """(name, old value, new value) of every differing setting of two section dicts.
+
+    Sections that are dicts on both sides are compared key by key ("section.key"),
+    anything else as a whole ("section").
+    """
     out = []
     for sec in sorted(set(old) | set(new)):
         a, b = old.get(sec), new.get(sec)
         if isinstance(a, dict) and isinstance(b, dict):
-            for k in sorted(set(a) | set(b)):
-                if a.get(k) != b.get(k):
-                    out.append(f"{sec}.{k}: {a.get(k)!r} -> {b.get(k)!r}")
+            keys = sorted(set(a) | set(b))
+            out += [(f"{sec}.{k}", a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
         elif a != b:
-            out.append(f"{sec}: {a!r} -> {b!r}")
+            out.append((sec, a, b))
+    return out
+
+
+def identity_changes(old: dict, new: dict, limit: int = 8) -> list[str]:
+    """'section.key: old -> new' for every setting that differs (at most ``limit``)."""
+    out = [f"{k}: {a!r} -> {b!r}" for k, a, b in settings_changes(old, new)]
     return out[:limit] + ([f"... {len(out) - limit} more"] if len(out) > limit else [])
 
 

@@ -36,7 +36,13 @@ from hpcspin.errors import DataFileError, RunInterrupted
 from hpcspin.io import dataset as ds
 from hpcspin.io import keys
 from hpcspin.log import Progress, get_logger
-from hpcspin.tasks.common import lattice_from, negf_engine_from, prepare_output_dir, write_json
+from hpcspin.tasks.common import (
+    lattice_from,
+    negf_engine_from,
+    prepare_output_dir,
+    settings_changes,
+    write_json,
+)
 from hpcspin.tasks.signals import SignalFlag
 
 log = get_logger("datagen")
@@ -222,15 +228,7 @@ def _fingerprint_diff(old_json: str, new_json: str) -> str:
         old, new = json.loads(old_json), json.loads(new_json)
     except ValueError:
         return "unreadable fingerprint"
-    diffs = []
-    for sec in sorted(set(old) | set(new)):
-        a, b = old.get(sec), new.get(sec)
-        if isinstance(a, dict) and isinstance(b, dict):
-            for k in sorted(set(a) | set(b)):
-                if a.get(k) != b.get(k):
-                    diffs.append(f"{sec}.{k}: file {a.get(k)!r}, deck {b.get(k)!r}")
-        elif a != b:
-            diffs.append(f"{sec}: file {a!r}, deck {b!r}")
+    diffs = [f"{k}: file {a!r}, deck {b!r}" for k, a, b in settings_changes(old, new)]
     return "; ".join(diffs[:6]) or "fingerprint differs"
 
 

@@ -6,10 +6,10 @@
    error-versus-site plots.
 2. Wall velocity: NEGF-driven and ML-driven runs of the deck's wall at each bias of
    ``[validate] velocity_biases`` (relaxation at V = 0, then t = velocity_t_end). The
-   (method, bias) runs are spread over the ranks by estimated cost (NEGF at V != 0 first),
-   each run serial on its rank; finished
-   runs of the same settings are reused (so an interrupted validation resumes), runs of
-   other settings (e.g. a retrained model file) are redone.
+   (method, bias) runs are spread over the ranks by estimated cost (NEGF at V != 0
+   first), each run serial on its rank; finished runs of the same settings are reused
+   (so an interrupted validation resumes), runs of other settings (e.g. a retrained
+   model file) are redone.
 Writes ``validation.json``, ``velocity.json``, ``velocity.md`` and PNGs to ``[output] dir``.
 """
 

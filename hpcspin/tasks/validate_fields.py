@@ -147,7 +147,8 @@ def velocity_report(cfg, out, jobs, run_dir) -> dict:
             row["negf_current"] = r["current"]
             # Chain in a half-metal: every electron crossing the wall flips its spin, so
             # the wall absorbs spin at the rate I. On strips several spin channels may
-            # be open (here: only a quarter of I is absorbed), so no closed form is shown.
+            # be open (the 20 x 4 strip of docs/experiment.md absorbs 27 % of I), so no
+            # closed form is shown.
             row["closed_form_velocity"] = (
                 r["current"] / (2 * (1 + alpha**2)) if width == 1 else None
             )
