@@ -6,7 +6,7 @@ of a step does not depend on the weights) plus the classical spin force, rk4:
 
 1. Throughput, one process, one torch thread: site-steps/s for N = 1e4, 1e5, 1e6
    in float64 and float32, measured through the library pieces the task uses
-   (Decomposition, HaloExchanger, DomainField, make_integrator). Baseline in the
+   (Simulation: Decomposition, HaloExchanger, DomainField; make_integrator). Baseline in the
    same run: the classical force alone; the ratio ML/classical says what the ML
    force costs.
 2. Weak scaling at 1, 2, 4 ranks (``mpirun -n P``), a fixed number of sites per
@@ -15,7 +15,7 @@ of a step does not depend on the weights) plus the classical spin force, rk4:
 3. Time shares at 2 ranks: the dynamics task itself (``hpcspin.tasks.dynamics.run``
    on a generated deck: frames every 10 steps, checkpoints every 500), with
    timers wrapped around HaloExchanger.forward/reverse, TrajectoryWriter
-   (open, write_frame, close) and the task's checkpoint writer inside this script
+   (open, write_frame, close) and the checkpoint handler inside this script
    only. Reported: the shares of the drive loop's wall time measured in the run,
    and the steady-state shares at that cadence (a short run writes one final
    checkpoint in far fewer than 500 steps, so its checkpoint cost is spread over
@@ -139,17 +139,12 @@ class Timer:
 # -- 1. throughput (serial) -----------------------------------------------------------
 def throughput_case(n: int, dtype: str | None, steps: int, min_seconds: float = 0.0) -> dict:
     """Site-steps/s of rk4 on a chain of n sites (dtype None: classical only)."""
-    from hpcspin.dynamics.forces import DomainField
     from hpcspin.dynamics.integrators import make_integrator
+    from hpcspin.dynamics.simulation import Simulation
     from hpcspin.lattice import make_lattice
-    from hpcspin.parallel.decomp import Decomposition
-    from hpcspin.parallel.halo import HaloExchanger
 
-    lat = make_lattice("chain", n)
-    provs = providers("chain", dtype)
-    hx = max([1] + [p.halo[0] for p in provs])
-    decomp = Decomposition.from_lattice(lat, 1, 0, halo=(hx, 0))
-    field = DomainField(decomp, HaloExchanger(None, decomp), provs)
+    sim = Simulation(make_lattice("chain", n), providers("chain", dtype), None, dt=DT)
+    decomp, field = sim.decomp, sim.field
     integ = make_integrator("rk4", ALPHA)
     owned = decomp.owned_from_global(random_spins(n))
     t0 = time.perf_counter()
@@ -234,26 +229,20 @@ def worker_weak(per_rank: int, steps: int) -> None:
     """Part 2, under mpirun: time rk4 steps with per_rank sites on every rank."""
     import torch
 
-    from hpcspin.dynamics.forces import DomainField
     from hpcspin.dynamics.integrators import make_integrator
+    from hpcspin.dynamics.simulation import Simulation
     from hpcspin.lattice import make_lattice
     from hpcspin.parallel.context import ParallelContext
-    from hpcspin.parallel.decomp import Decomposition
-    from hpcspin.parallel.halo import HaloExchanger
 
     torch.set_num_threads(1)
     ctx = ParallelContext()
     comm = ctx.comm
     n = per_rank * ctx.size
-    lat = make_lattice("chain", n)
-    provs = providers("chain", "float64")
-    decomp = Decomposition.from_lattice(lat, ctx.size, ctx.rank, halo=(provs[1].halo[0], 0))
-    cart = ctx.cart(decomp.dims, (False, False))
-    hal = HaloExchanger(cart, decomp, cart)
+    sim = Simulation(make_lattice("chain", n), providers("chain", "float64"), comm, dt=DT)
+    decomp, field = sim.decomp, sim.field
     timer = Timer()
-    timer.wrap(hal, "forward", "halo")
-    timer.wrap(hal, "reverse", "halo")
-    field = DomainField(decomp, hal, provs)
+    timer.wrap(sim.halo, "forward", "halo")
+    timer.wrap(sim.halo, "reverse", "halo")
     integ = make_integrator("rk4", ALPHA)
     owned = decomp.owned_from_global(random_spins(n))
     owned = integ.step(owned, 0.0, DT, field)  # warm-up step
@@ -335,6 +324,8 @@ def worker_shares(per_rank: int, steps: int, every: int, ckpt_every: int) -> Non
 
     import hpcspin.tasks.dynamics as dyn
     from hpcspin.deck.load import parse_deck
+    from hpcspin.dynamics.output import CheckpointHandler
+    from hpcspin.dynamics.simulation import Simulation
     from hpcspin.io.trajectory import TrajectoryWriter
     from hpcspin.lattice import make_lattice
     from hpcspin.ml import build_model, save_model
@@ -374,17 +365,16 @@ def worker_shares(per_rank: int, steps: int, every: int, ckpt_every: int) -> Non
         timer.wrap(TrajectoryWriter, "__init__", "traj_open")
         timer.wrap(TrajectoryWriter, "write_frame", "frame_write")
         timer.wrap(TrajectoryWriter, "close", "traj_close")
-        timer.wrap(dyn, "_checkpoint", "checkpoint")
-        timer.wrap(dyn.Run, "observables", "observables")
-        timer.wrap(dyn, "_drive", "drive")
+        timer.wrap(CheckpointHandler, "write", "checkpoint")
+        timer.wrap(Simulation, "observables", "observables")
+        timer.wrap(Simulation, "drive", "drive")
         dyn.run(cfg, ctx)
         t = {k: np.array(comm.allgather(timer.get(k))) for k in sorted(timer.t)}
         counts = dict(timer.n)
 
         # A bare exchange: all ranks synchronised first, so no waiting for a slow rank.
         d = Decomposition.from_lattice(make_lattice("chain", n), ctx.size, ctx.rank, halo=(3, 0))
-        cart = ctx.cart(d.dims, (False, False))
-        hal = HaloExchanger(cart, d, cart)
+        hal = HaloExchanger(comm, d)
         grid = np.random.default_rng(ctx.rank).random(d.shape + (3,))
         reps = 200
         dts = np.empty(reps)
