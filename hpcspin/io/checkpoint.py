@@ -23,16 +23,19 @@ import json
 import os
 import re
 
+import h5py
 import numpy as np
 
 from hpcspin import __version__
 from hpcspin.errors import DataFileError, HpcspinError
-from hpcspin.io import keys
+from hpcspin.io import keys, seal
 from hpcspin.io.h5 import is_parallel, open_checked, open_h5, write_owned_sites, write_provenance
+from hpcspin.io.storage import storage_error
 from hpcspin.log import get_logger
 
 log = get_logger(__name__)
 _NAME = re.compile(r"^checkpoint_(\d+)\.h5$")
+_MAX_RNG_BYTES = 1 << 20  # generator states are a few kB: more means a damaged file
 
 
 def checkpoint_path(directory, step: int) -> str:
@@ -75,25 +78,40 @@ def write_checkpoint(
         digest = comm.allreduce(digest, op=MPI.BXOR)
     err = None
     try:
-        f = open_h5(tmp, "w", comm, parallel=parallel)
+        f = open_h5(tmp, "w", comm, parallel=parallel, userblock=True)
         if f is not None:
             with f:
                 _fill(f, d, owned_spins if parallel else spins, state, parallel, comm, digest)
     except (OSError, HpcspinError, KeyError, TypeError, ValueError) as e:
-        err = f"{type(e).__name__}: {e}"
+        err = _describe(e, path)
     if comm is not None and comm.Get_size() > 1:
         comm.Barrier()  # every rank has closed the file
     if rank == 0 and err is None:
         try:
+            seal.seal_file(tmp)
             _commit(tmp, path)
         except OSError as e:
-            err = f"{type(e).__name__}: {e}"
+            err = _describe(e, path)
+    if rank == 0 and err is not None:
+        _remove_quietly(tmp)  # frees the space a full disk needs; older checkpoints stay
     if comm is not None and comm.Get_size() > 1:
         errs = [e for e in comm.allgather(err) if e]
         err = errs[0] if errs else None
     if err:
-        raise DataFileError(f"writing checkpoint {path} failed: {err}")
+        raise DataFileError(err)
     return path
+
+
+def _describe(err: BaseException, path: str) -> str:
+    """Message of a failed checkpoint write (a full or read-only disk named as such)."""
+    return str(storage_error(err, path, "a checkpoint"))
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass  # absent, or the file system refuses: the error already reported says why
 
 
 def _fill(f, d, spins, state, parallel, comm, digest) -> None:
@@ -144,6 +162,10 @@ def _commit(tmp: str, path: str) -> None:
 def read_checkpoint(path) -> tuple[np.ndarray, dict]:
     """Read and validate a checkpoint (serial; any rank count may restart from it).
 
+    The file's SHA-256 seal (:mod:`hpcspin.io.seal`) is checked before HDF5 opens
+    it; files of older versions without one are read with a warning. Every HDF5
+    or decoding failure of a damaged file becomes a DataFileError.
+
     Returns:
         ``(spins, state)``: global spins (N, 3) and a dict with ``time``, ``step``,
         ``rng_state``, ``deck_text``, ``config_json``, ``version``, ``extra``,
@@ -153,30 +175,69 @@ def read_checkpoint(path) -> tuple[np.ndarray, dict]:
         DataFileError: missing, foreign, incomplete or corrupt file.
     """
     path = os.fspath(path)
-    with open_checked(path, "checkpoint") as f:
-        a = f.attrs
-        if not a.get(keys.COMPLETE, False):
-            raise DataFileError(f"{path}: incomplete checkpoint (interrupted write)")
-        spins = f[keys.SPINS][...]
-        raw = f[keys.RNG_STATE][...].tobytes()
-        n = int(a[keys.N_SITES])
-        shape = tuple(int(v) for v in a[keys.LATTICE_SHAPE])
-        if spins.shape != (n, 3) or shape[0] * shape[1] != n:
-            raise DataFileError(f"{path}: spins of shape {spins.shape}, expected ({n}, 3)")
-        if _spins_hash(spins) != int(a[keys.CHECKSUM]):
-            raise DataFileError(f"{path}: spins fail their checksum (corrupt file)")
-        state = {
-            "time": float(a[keys.CK_TIME]),
-            "step": int(a[keys.CK_STEP]),
-            "rng_state": _decode_rng(str(_s(a[keys.RNG_FORMAT])), raw),
-            "deck_text": _s(a[keys.DECK_TEXT]),
-            "config_json": _s(a[keys.CONFIG]),
-            "version": _s(a[keys.VERSION]),
-            "extra": json.loads(_s(a[keys.EXTRA])),
-            "n_ranks": int(a[keys.N_RANKS]),
-            "lattice_shape": shape,
-        }
+    if not os.path.isfile(path):
+        raise DataFileError(f"checkpoint {path} not found")
+    state = seal.verify_seal(path)
+    if state != seal.SEALED:
+        _warn_once(path, f"{path} has no checksum (older hpcspin): read unverified")
+    try:
+        with open_checked(path, "checkpoint") as f:
+            return _read_open(path, f)
+    except DataFileError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError) as err:
+        raise DataFileError(f"{path}: damaged checkpoint ({type(err).__name__}: {err})") from None
+
+
+def _read_open(path: str, f) -> tuple[np.ndarray, dict]:
+    """Validate the layout of an open checkpoint, then read it."""
+    a = f.attrs
+    if not a.get(keys.COMPLETE, False):
+        raise DataFileError(f"{path}: incomplete checkpoint (interrupted write)")
+    n = int(a[keys.N_SITES])
+    shape = tuple(int(v) for v in np.asarray(a[keys.LATTICE_SHAPE]).reshape(-1))
+    if len(shape) != 2 or min(shape) < 1 or shape[0] * shape[1] != n:
+        raise DataFileError(f"{path}: lattice shape {shape} does not hold {n} sites")
+    dset, rng = f.get(keys.SPINS), f.get(keys.RNG_STATE)
+    if not _is_array(dset, 2, "f") or dset.shape != (n, 3):
+        raise DataFileError(f"{path}: '{keys.SPINS}' is not a ({n}, 3) float dataset")
+    if not _is_array(rng, 1, "u") or rng.shape[0] > _MAX_RNG_BYTES:
+        raise DataFileError(f"{path}: '{keys.RNG_STATE}' is not a byte array")
+    spins = np.asarray(dset[...], dtype=np.float64)
+    raw = rng[...].tobytes()
+    if _spins_hash(spins) != int(a[keys.CHECKSUM]):
+        raise DataFileError(f"{path}: spins fail their checksum (corrupt file)")
+    bad = np.argwhere(~np.isfinite(spins))
+    if bad.size:
+        raise DataFileError(f"{path}: non-finite spin at site {int(bad[0][0])}")
+    state = {
+        "time": float(a[keys.CK_TIME]),
+        "step": int(a[keys.CK_STEP]),
+        "rng_state": _decode_rng(str(_s(a[keys.RNG_FORMAT])), raw),
+        "deck_text": _s(a[keys.DECK_TEXT]),
+        "config_json": _s(a[keys.CONFIG]),
+        "version": _s(a[keys.VERSION]),
+        "extra": json.loads(_s(a[keys.EXTRA])),
+        "n_ranks": int(a[keys.N_RANKS]),
+        "lattice_shape": shape,
+    }
+    if not np.isfinite(state["time"]) or state["step"] < 0 or not isinstance(state["extra"], dict):
+        raise DataFileError(f"{path}: damaged time, step or extra state")
     return spins, state
+
+
+def _is_array(obj, ndim: int, kind: str) -> bool:
+    """Whether ``obj`` is an h5py dataset of ``ndim`` axes and numpy dtype kind ``kind``."""
+    return isinstance(obj, h5py.Dataset) and obj.ndim == ndim and obj.dtype.kind == kind
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(path: str, message: str) -> None:
+    if path not in _WARNED:
+        _WARNED.add(path)
+        log.warning("%s", message)
 
 
 def find_latest_checkpoint(directory) -> str | None:
@@ -186,12 +247,16 @@ def find_latest_checkpoint(directory) -> str | None:
     file is skipped with a warning; ``.tmp`` files are never considered. Call it on
     one rank and broadcast the answer.
     """
+    skipped = []
     for path in _candidates(directory):
         try:
             read_checkpoint(path)
         except DataFileError as err:
             log.warning("skipping checkpoint %s: %s", path, err)
+            skipped.append(path)
             continue
+        if skipped:
+            log.warning("using the older checkpoint %s instead", path)
         return path
     return None
 

@@ -16,6 +16,8 @@ import numpy as np
 from hpcspin import __version__
 from hpcspin.errors import DataFileError
 from hpcspin.io import keys
+from hpcspin.io.seal import USERBLOCK
+from hpcspin.io.storage import os_error_text
 
 _READ_MODES = ("r",)
 
@@ -31,7 +33,12 @@ def is_parallel(comm) -> bool:
 
 
 def open_h5(
-    path, mode: str = "r", comm=None, locking: bool | None = None, parallel: bool | None = None
+    path,
+    mode: str = "r",
+    comm=None,
+    locking: bool | None = None,
+    parallel: bool | None = None,
+    userblock: bool = False,
 ):
     """Open an HDF5 file for a run. Collective over comm when parallel.
 
@@ -48,6 +55,8 @@ def open_h5(
             is writing; see :mod:`hpcspin.io.trajectory`). None: HDF5's default.
         parallel: force the mpio driver on (True) or off (False, e.g. to gather
             to rank 0); None: :func:`is_parallel`.
+        userblock: create the file with the user block that :mod:`hpcspin.io.seal`
+            stores its checksum in (new files only).
 
     Returns:
         An open ``h5py.File``, or None on ranks that do not hold the file.
@@ -56,6 +65,8 @@ def open_h5(
         DataFileError: the file is missing, not HDF5 or corrupt.
     """
     kw = {} if locking is None else {"locking": locking}
+    if userblock and mode in ("w", "x", "w-"):
+        kw["userblock_size"] = USERBLOCK
     try:
         if is_parallel(comm) if parallel is None else parallel:
             return h5py.File(path, mode, driver="mpio", comm=comm, **kw)
@@ -63,7 +74,7 @@ def open_h5(
             return h5py.File(path, mode, **kw)
         return None
     except (OSError, ValueError) as err:
-        raise DataFileError(f"cannot open {path} (mode {mode!r}): {err}") from err
+        raise DataFileError(f"cannot open {path} (mode {mode!r}): {os_error_text(err)}") from err
 
 
 def write_provenance(
