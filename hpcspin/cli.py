@@ -65,16 +65,35 @@ def _print_error(exc: Exception) -> None:
     print(f"hpcspin: error: {exc}", file=sys.stderr, flush=True)
 
 
-def check(args) -> int:
-    """``--check``: validate on this process only; no MPI collective is entered."""
+def _load_deck(deck, overrides: dict, n_ranks: int):
+    """load_deck, with the halo checks of an ML dynamics deck at the model file's radius.
+
+    The run uses the radius stored in the model file, not [model] radius, so the
+    rank-count checks are redone with the file's descriptor reach when they differ
+    (the returned config is the deck's own: the run identity is unchanged).
+    """
     from hpcspin.deck import load_deck
 
+    cfg = load_deck(deck, overrides, n_ranks=n_ranks)
+    if cfg.run.task != "dynamics" or cfg.dynamics.forces != "ml":
+        return cfg
+    from hpcspin.ml.model import model_file_reach
+
+    reach = model_file_reach(cfg.model.file)  # None: unreadable, reported at run time
+    if reach is None or reach == cfg.model.radius:
+        return cfg
+    load_deck(deck, {**overrides, "model.radius": reach}, n_ranks=n_ranks)
+    return cfg
+
+
+def check(args) -> int:
+    """``--check``: validate on this process only; no MPI collective is entered."""
     n = args.ranks if args.ranks is not None else 1
     if n < 1:
         _print_error(DeckError([f"--ranks {n}: must be >= 1"], "--check"))
         return 2
     try:
-        cfg = load_deck(args.deck, _overrides(args.set), n_ranks=n)
+        cfg = _load_deck(args.deck, _overrides(args.set), n)
     except HpcspinError as exc:
         _print_error(exc)
         return exc.exit_code
@@ -123,12 +142,10 @@ def run(args) -> int:
 
 def _load_collective(ctx, args):
     """Rank 0 reads and validates the deck; every rank gets the config or the error."""
-    from hpcspin.deck import load_deck
-
     payload = None
     if ctx.rank == 0:
         try:
-            payload = load_deck(args.deck, _overrides(args.set), n_ranks=ctx.size)
+            payload = _load_deck(args.deck, _overrides(args.set), ctx.size)
         except DeckError as exc:
             payload = exc
     payload = ctx.comm.bcast(payload, root=0)

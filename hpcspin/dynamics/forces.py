@@ -45,15 +45,14 @@ class MLForce:
     Args:
         model: a model from :func:`hpcspin.ml.load_model` (``local_field`` API).
         globals_: global inputs, e.g. {"bias": V, "mu": mu}; updated by :meth:`set_bias`.
-        device: torch device of this rank.
+        device: torch device of this rank; the model is moved there (None: where it is).
     """
 
     name = "ml"
 
-    def __init__(self, model, globals_: dict, device="cpu"):
-        self.model = model
+    def __init__(self, model, globals_: dict, device=None):
+        self.model = model if device is None else model.to(device)
         self.globals = dict(globals_)
-        self.device = device
         self.halo = tuple(model.halo_width)
 
     def set_bias(self, bias: float) -> None:
@@ -72,14 +71,12 @@ class MLForce:
         nx, ny = valid.shape
         step = max(1, self.chunk_sites // max(1, ny - 2 * hy))
         if nx - 2 * hx <= step:
-            out = self.model.local_field_numpy(grid, valid, halo, self.globals, device=self.device)
+            out = self.model.local_field_numpy(grid, valid, halo, self.globals)
             return np.ascontiguousarray(out, dtype=np.float64)
         out = np.zeros(grid.shape, dtype=np.float64)
         for a in range(hx, nx - hx, step):
             sl = slice(a - hx, min(a + step, nx - hx) + hx)
-            out[sl] += self.model.local_field_numpy(
-                grid[sl], valid[sl], halo, self.globals, device=self.device
-            )
+            out[sl] += self.model.local_field_numpy(grid[sl], valid[sl], halo, self.globals)
         return out
 
     def owned_field(self, grid, decomp, halo_exchanger) -> np.ndarray:

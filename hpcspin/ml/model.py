@@ -1,17 +1,18 @@
-"""Force models: site networks plus the autograd wrapper that turns them into fields.
+"""Force models: the shared descriptor wrapper around a head's site networks.
 
-Heads (chosen by :attr:`ModelSpec.head`):
+Heads (chosen by :attr:`ModelSpec.head`, defined in :mod:`hpcspin.ml.heads`):
 
 - ``"E"``: H_i = -dE/dS_i, E = sum_j eps(D_j).
 - ``"EA"``: H_i = -dE/dS_i + S_i x dA/dS_i, A = sum_j a(D_j) (the paper's form).
 - ``"E+vector"``: conservative E plus H_i^neq = sum_k c_k(D_i) v_k,i with the
   equivariant basis v of :meth:`Window.basis_pairs` (default for driven runs).
 
-The networks (:class:`MLP`) know nothing of fields; :class:`ForceModel` builds
-descriptors, sums site potentials over owned cells and takes gradients with
-``torch.autograd`` (NequIP style), with ``create_graph`` only when training.
-The domain API (:meth:`ForceModel.local_field`) follows the grid/halo layout of
-the MPI dynamics; the model itself never imports MPI.
+:class:`ForceModel` builds descriptors, applies what every head shares (mirror
+average, bias gate, output scales) to the head's site terms, and hands them to
+:mod:`hpcspin.ml.fields` (autograd reference, also for training) or
+:mod:`hpcspin.ml.fused` (analytic inference path), which turn potentials into
+fields. The domain API (:meth:`ForceModel.local_field`) follows the grid/halo
+layout of the MPI dynamics; the model itself never imports MPI.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ import torch
 from torch import nn
 
 from hpcspin.errors import HpcspinError
+from hpcspin.ml import fused
 from hpcspin.ml.descriptors import Window, basis, features, gather_window
+from hpcspin.ml.fields import potentials_to_fields
+from hpcspin.ml.heads import HEAD_TERMS, HEADS, MLP, build_networks, head_terms
 from hpcspin.ml.kernels import grid_basis, grid_features
 
-HEADS = ("E", "EA", "E+vector")
+__all__ = ["HEADS", "MLP", "ForceModel", "ModelSpec", "build_model"]
 GLOBAL_INPUTS = ("bias", "mu")
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -66,8 +70,8 @@ class ModelSpec:
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
-        if self.head not in HEADS:
-            raise HpcspinError(f"unknown ML head {self.head!r}; choose from {HEADS}")
+        if self.head not in HEAD_TERMS:
+            raise HpcspinError(f"unknown ML head {self.head!r}; choose from {tuple(HEAD_TERMS)}")
         bad = [g for g in self.globals if g not in GLOBAL_INPUTS]
         if bad:
             raise HpcspinError(f"unknown global inputs {bad}; choose from {GLOBAL_INPUTS}")
@@ -86,23 +90,6 @@ class ModelSpec:
     def from_dict(cls, d: dict) -> ModelSpec:
         """Inverse of :meth:`to_dict`."""
         return cls(**d)
-
-
-class MLP(nn.Module):
-    """Smooth (SiLU) multilayer perceptron, descriptor -> site outputs."""
-
-    def __init__(self, n_in: int, hidden: tuple[int, ...], n_out: int, dtype=torch.float64):
-        super().__init__()
-        layers, last = [], n_in
-        for h in hidden:
-            layers += [nn.Linear(last, h, dtype=dtype), nn.SiLU()]
-            last = h
-        layers.append(nn.Linear(last, n_out, dtype=dtype))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the network to (M, n_in) features."""
-        return self.net(x)
 
 
 def _as_tensor(x, dtype, device) -> torch.Tensor:
@@ -124,10 +111,10 @@ class ForceModel(nn.Module):
         self.window = Window(spec.kind, spec.radius, spec.triple_cutoff)
         dt = _DTYPES[spec.dtype]
         nf = self.window.n_features(len(spec.globals))
-        self.energy_net = MLP(nf, spec.hidden, 1, dt)
-        self.a_net = MLP(nf, spec.hidden, 1, dt) if spec.head == "EA" else None
-        nb = self.window.n_basis
-        self.vec_net = MLP(nf, spec.hidden, nb, dt) if spec.head == "E+vector" else None
+        self.terms = head_terms(spec.head)
+        nets = build_networks(spec.head, nf, self.window.n_basis, spec.hidden, dt)
+        for name, net in nets.items():  # attribute names are the state-dict prefixes
+            setattr(self, name, net)
         # Output scales (set from the training targets) keep the networks O(1).
         self.register_buffer("scale_eq", torch.ones((), dtype=dt))
         self.register_buffer("scale_neq", torch.ones((), dtype=dt))
@@ -143,6 +130,8 @@ class ForceModel(nn.Module):
         self._cache = {}
         # below this many centre cells per call the stacked-window path is faster
         self.grid_kernel_min_sites = 2048
+        # inference by the analytic path (False: autograd reference, as in training)
+        self.fused = True
 
     # -- properties ------------------------------------------------------------
     @property
@@ -225,7 +214,7 @@ class ForceModel(nn.Module):
         """
         m = d.shape[0]
         if self._symm:
-            fp, fs, inv, bs = self._mirror_tensors(d.device)
+            fp, fs, _, _ = self._mirror_tensors(d.device)
             d = torch.cat([d, d[:, fp] * fs], 0)
         gate = None
         d_eq = d
@@ -235,20 +224,29 @@ class ForceModel(nn.Module):
             keep = torch.ones(d.shape[1], dtype=d.dtype, device=d.device)
             keep[self._bias_col] = 0.0
             d_eq = d * keep
-        out = {"eps": self._avg(self.energy_net(d_eq)[:, 0], m) * self.scale_eq}
-        if self.a_net is not None:
-            a = self.a_net(d)[:, 0]
-            out["a"] = self._avg(a if gate is None else a * gate, m) * self.scale_neq
-        if vbasis is not None:
-            with torch.set_grad_enabled(vec_grad):
-                c = self.vec_net(d if vec_grad else d.detach())
-                if gate is not None:
-                    c = c * (gate if vec_grad else gate.detach())[:, None]
-                if self._symm:
-                    c = 0.5 * (c[:m] + c[m:][:, inv] * bs)
-                vb = vbasis if vec_grad else vbasis.detach()
-                out["vec"] = (c.t()[:, None, :] * vb).sum(0) * self.scale_neq
+        out = {}
+        for t in self.terms:
+            net, scale = getattr(self, t.net), getattr(self, t.scale)
+            if t.kind == "energy":
+                out[t.name] = self._avg(net(d_eq)[:, 0], m) * scale
+            elif t.kind == "torque":
+                a = net(d)[:, 0]
+                out[t.name] = self._avg(a if gate is None else a * gate, m) * scale
+            elif vbasis is not None:
+                out[t.name] = self._vector(net, d, gate, vbasis, vec_grad, m) * scale
         return out
+
+    def _vector(self, net, d, gate, vbasis, vec_grad, m):
+        """sum_k c_k v_k of a vector term (no graph unless training)."""
+        with torch.set_grad_enabled(vec_grad):
+            c = net(d if vec_grad else d.detach())
+            if gate is not None:
+                c = c * (gate if vec_grad else gate.detach())[:, None]
+            if self._symm:
+                _, _, inv, bs = self._mirror_tensors(d.device)
+                c = 0.5 * (c[:m] + c[m:][:, inv] * bs)
+            vb = vbasis if vec_grad else vbasis.detach()
+            return (c.t()[:, None, :] * vb).sum(0)
 
     @staticmethod
     def _avg(x, m):
@@ -305,12 +303,16 @@ class ForceModel(nn.Module):
             dict of parts; with ``potentials`` a tuple (fields, potentials).
         """
         unbatched = spins.ndim == 3
-        with torch.inference_mode(False), torch.enable_grad():
-            s, v, b, nx, ny, hx, hy = self._prepare(spins, valid, halo)
-            if torch.is_inference(s):
-                s = s.clone()
-            s = s.detach().requires_grad_(True)
-            res = self._local(s, v, b, nx, ny, hx, hy, globals_, create_graph, potentials)
+        if self.fused and not create_graph:
+            with torch.no_grad():
+                res = self._local_fused(spins, valid, halo, globals_)
+        else:
+            with torch.inference_mode(False), torch.enable_grad():
+                s, v, b, nx, ny, hx, hy = self._prepare(spins, valid, halo)
+                if torch.is_inference(s):
+                    s = s.clone()
+                s = s.detach().requires_grad_(True)
+                res = self._local(s, v, b, nx, ny, hx, hy, globals_, create_graph, potentials)
         if not create_graph:
             res = {k: (x.detach() if isinstance(x, torch.Tensor) else x) for k, x in res.items()}
         if unbatched:
@@ -319,9 +321,7 @@ class ForceModel(nn.Module):
         out = {k: res[k] for k in ("eq", "neq", "total")} if parts else res["total"]
         return (out, pot) if potentials else out
 
-    def local_field_numpy(
-        self, spins, valid=None, halo=(0, 0), globals_=None, device=None
-    ) -> np.ndarray:
+    def local_field_numpy(self, spins, valid=None, halo=(0, 0), globals_=None) -> np.ndarray:
         """:meth:`local_field` for numpy callers: float64 numpy array (nx, ny, 3) out.
 
         Args:
@@ -329,9 +329,9 @@ class ForceModel(nn.Module):
             valid: (nx, ny) bool, True on real sites; None = all.
             halo: (hx, hy) ghost width.
             globals_: global inputs (see :meth:`globals_tensor`).
-            device: ignored if None; the model's device is used (move the model with ``.to``).
+
+        The model's own device is used (move the model with ``.to``).
         """
-        del device
         out = self.local_field(spins, valid, halo, globals_)
         return out.detach().to("cpu", torch.float64).numpy()
 
@@ -353,6 +353,17 @@ class ForceModel(nn.Module):
         vb = grid_basis(spc, w, x0, ox, y0, oy) if need_vec else None
         return grid_features(spc, vp, w, x0, ox, y0, oy), vb
 
+    def _local_fused(self, spins, valid, halo, globals_):
+        """:meth:`local_field` by the analytic path of :mod:`hpcspin.ml.fused`."""
+        s, v, b, nx, ny, hx, hy = self._prepare(spins, valid, halo)
+        rx, ry = self.window.reach
+        px, py = max(0, rx - hx), max(0, ry - hy)
+        sm = s * v[..., None]
+        sp = nn.functional.pad(sm, (0, 0, py, py, px, px))
+        vp = nn.functional.pad(v, (py, py, px, px))
+        glob = self.globals_tensor(globals_, b)
+        return fused.local_fields(self, sm, v, sp, vp, glob, (hx, hy, px, py))
+
     def _local(self, s, v, b, nx, ny, hx, hy, globals_, cg, want_pot):
         rx, ry = self.window.reach
         px, py = max(0, rx - hx), max(0, ry - hy)
@@ -361,7 +372,7 @@ class ForceModel(nn.Module):
         vp = nn.functional.pad(v, (py, py, px, px))
         ox, oy = nx - 2 * hx, ny - 2 * hy
         x0, y0 = px + hx, py + hy
-        need_vec = self.vec_net is not None
+        need_vec = any(t.kind == "vector" for t in self.terms)
         d, vb = self._descriptors(sp, vp, (x0, ox, y0, oy), need_vec)
         if self.spec.globals:
             glob = self.globals_tensor(globals_, b)
@@ -369,25 +380,9 @@ class ForceModel(nn.Module):
             d = torch.cat([d, glob.reshape(b * ox * oy, -1)], 1)
         w_own = v[:, hx : nx - hx, hy : ny - hy].reshape(-1)
         t = self.site_terms(d, vb, cg)
-        res = {}
-        e_b = (t["eps"] * w_own).reshape(b, -1).sum(1)
-        outs = [e_b.sum()]
-        if "a" in t:
-            a_b = (t["a"] * w_own).reshape(b, -1).sum(1)
-            outs.append(a_b.sum())
-        grads = torch.autograd.grad(outs[0], s, create_graph=cg, retain_graph=len(outs) > 1 or cg)
-        eq = -grads[0]
-        neq = torch.zeros_like(eq)
-        if "a" in t:
-            (ga,) = torch.autograd.grad(outs[1], s, create_graph=cg, retain_graph=cg)
-            neq = torch.cross(sm, ga, dim=-1)
-            res["A"] = a_b
-        if need_vec:
-            hv = (t["vec"] * w_own).reshape(3, b, ox, oy).permute(1, 2, 3, 0)
-            neq = nn.functional.pad(hv, (0, 0, hy, hy, hx, hx))
-        res.update(eq=eq, neq=neq, total=eq + neq)
-        if want_pot:
-            res["E"] = e_b
+        res = potentials_to_fields(s, sm, t, self.terms, w_own, (b, hx, hy, oy), cg)
+        if not want_pot:
+            res.pop("E", None)
         return res
 
     # -- serial convenience ------------------------------------------------------
@@ -455,3 +450,19 @@ def build_model(spec: ModelSpec | dict, seed: int | None = None) -> ForceModel:
         return ForceModel(spec)
     finally:
         torch.random.set_rng_state(state)
+
+
+def model_file_reach(path) -> int | None:
+    """Largest halo width (cells) the model in ``path`` needs, or None if unreadable.
+
+    This is the radius that matters at run time (the deck's [model] radius is a
+    training setting); ``--check`` uses it for the rank-count checks.
+    """
+    from hpcspin.ml.modelfile import read_model_file
+
+    try:
+        spec = read_model_file(path)["spec"]
+        w = Window(spec["kind"], float(spec["radius"]), spec.get("triple_cutoff"))
+    except (HpcspinError, KeyError, TypeError, ValueError):
+        return None
+    return int(max(w.reach))

@@ -30,14 +30,19 @@ def random_rotation(seed=1):
 
 
 def make(head, kind="chain", radius=2, globals_=("bias",), seed=3, path="window", **kw):
-    """A small random model; path selects the descriptor kernels (both must agree)."""
+    """A small random model; path selects the kernels (all three must agree).
+
+    "window" and "grid": autograd reference on stacked windows / bond grids;
+    "fused": the analytic inference path (training always takes the reference).
+    """
     spec = ModelSpec(head=head, kind=kind, radius=radius, hidden=(8, 8), globals=globals_, **kw)
     model = build_model(spec, seed=seed)
     model.grid_kernel_min_sites = 0 if path == "grid" else 10**9
+    model.fused = path == "fused"
     return model
 
 
-PATHS = pytest.mark.parametrize("path", ["window", "grid"])
+PATHS = pytest.mark.parametrize("path", ["window", "grid", "fused"])
 
 
 def test_window_chain_is_ordered():
