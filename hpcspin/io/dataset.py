@@ -39,8 +39,12 @@ import h5py
 import numpy as np
 
 from hpcspin.errors import DataFileError
-from hpcspin.io import keys
+from hpcspin.io import keys, seal
 from hpcspin.io.h5 import check_kind, is_parallel, open_h5, plain_attr, write_provenance
+from hpcspin.io.storage import storage_error
+from hpcspin.log import get_logger
+
+log = get_logger(__name__)
 
 FILE_KIND = "dataset"
 DATASET_FILE = "dataset.h5"  # file name inside [output] dir
@@ -127,43 +131,84 @@ class DatasetInfo:
     version: str
 
 
-def inspect_dataset(path: str) -> DatasetInfo:
-    """Open an existing dataset serially and check its kind and layout.
+def inspect_dataset(path: str, verify: bool = True) -> DatasetInfo:
+    """Open an existing dataset serially and check its seal, kind and layout.
+
+    Args:
+        path: file path.
+        verify: check the file's SHA-256 seal first (:mod:`hpcspin.io.seal`).
 
     Raises:
         DataFileError: missing, not HDF5, corrupt, foreign, or a damaged layout.
     """
     if not os.path.isfile(path):
         raise DataFileError(f"dataset file {path} not found")
+    if verify:
+        verify_dataset_seal(path)
     f = open_h5(path, "r")
     try:
-        check_kind(f, FILE_KIND)
-        a = f.attrs
-        for att in (FINGERPRINT, FINGERPRINT_JSON, N_CONFIGS, keys.N_SITES):
-            if att not in a:
-                raise DataFileError(f"{path}: not a datagen dataset (no '{att}' attribute)")
-        n, n_sites = int(a[N_CONFIGS]), int(a[keys.N_SITES])
-        with_eq = FIELD_EQ in f
-        for name, (shape, dtype, _) in layout(n, n_sites, with_eq).items():
-            if name in _OPTIONAL and name not in f:
-                continue
-            if name not in f or f[name].shape != shape or f[name].dtype != np.dtype(dtype):
-                raise DataFileError(f"{path}: dataset '{name}' missing or of the wrong shape")
-        return DatasetInfo(
-            path=path,
-            n_configs=n,
-            n_sites=n_sites,
-            with_equilibrium=with_eq,
-            fingerprint=_str(a[FINGERPRINT]),
-            fingerprint_json=_str(a[FINGERPRINT_JSON]),
-            done=f[DONE][()].astype(bool),
-            sessions=int(a.get(SESSIONS, 0)),
-            version=_str(a.get(keys.VERSION, "?")),
-        )
-    except (OSError, KeyError, ValueError, TypeError) as err:
+        return _inspect_open(path, f)
+    except DataFileError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError) as err:
         raise DataFileError(f"{path}: damaged HDF5 content ({err})") from err
     finally:
         f.close()
+
+
+def verify_dataset_seal(path: str, writing: bool = False) -> str:
+    """Check the seal of a dataset; an unsealed file is accepted with a message.
+
+    Args:
+        path: file path.
+        writing: the caller resumes writing (an open seal after an interrupted
+            run is then expected and only noted).
+
+    Returns:
+        The seal state (:data:`hpcspin.io.seal.SEALED`, ``OPEN`` or ``UNSEALED``).
+    """
+    state = seal.verify_seal(path)
+    if state == seal.OPEN:
+        say = log.info if writing else log.warning
+        say("%s was not closed by its writer (datagen running or interrupted): no checksum", path)
+    elif state == seal.UNSEALED:
+        log.warning("%s has no checksum (older hpcspin): read unverified", path)
+    return state
+
+
+def _inspect_open(path: str, f) -> DatasetInfo:
+    check_kind(f, FILE_KIND)
+    a = f.attrs
+    for att in (FINGERPRINT, FINGERPRINT_JSON, N_CONFIGS, keys.N_SITES):
+        if att not in a:
+            raise DataFileError(f"{path}: not a datagen dataset (no '{att}' attribute)")
+    n, n_sites = int(a[N_CONFIGS]), int(a[keys.N_SITES])
+    if n < 0 or n_sites < 1:
+        raise DataFileError(f"{path}: damaged size attributes ({n} configs, {n_sites} sites)")
+    with_eq = FIELD_EQ in f
+    for name, (shape, dtype, _) in layout(n, n_sites, with_eq).items():
+        if name in _OPTIONAL and name not in f:
+            continue
+        obj = f.get(name)
+        if not isinstance(obj, h5py.Dataset):
+            what = "missing" if obj is None else "a group, not a dataset"
+            raise DataFileError(f"{path}: '{name}' is {what}")
+        if obj.shape != shape or obj.dtype != np.dtype(dtype):
+            raise DataFileError(
+                f"{path}: dataset '{name}' has shape {obj.shape} and dtype {obj.dtype}, "
+                f"expected {shape} {np.dtype(dtype)}"
+            )
+    return DatasetInfo(
+        path=path,
+        n_configs=n,
+        n_sites=n_sites,
+        with_equilibrium=with_eq,
+        fingerprint=_str(a[FINGERPRINT]),
+        fingerprint_json=_str(a[FINGERPRINT_JSON]),
+        done=f[DONE][()] == 1,
+        sessions=int(a.get(SESSIONS, 0)),
+        version=_str(a.get(keys.VERSION, "?")),
+    )
 
 
 class DatasetWriter:
@@ -187,6 +232,10 @@ class DatasetWriter:
         self.parallel = is_parallel(comm)
         self.size = 1 if comm is None else comm.Get_size()
         self.rank = 0 if comm is None else comm.Get_rank()
+        if self.rank == 0:
+            _storage_call(seal.mark_open, path)  # the digest is void while rows change
+        if comm is not None:
+            comm.Barrier()
         self.f = open_h5(path, "r+", comm)
         self._dxpl = None
         if self.parallel and collective:
@@ -206,7 +255,7 @@ class DatasetWriter:
             collective: see the class.
         """
         tmp = path + ".tmp"
-        f = open_h5(tmp, "w", comm)
+        f = open_h5(tmp, "w", comm, userblock=True)
         if f is not None:
             write_provenance(f, kind=FILE_KIND, **provenance)
             for k, v in attrs.items():
@@ -271,10 +320,14 @@ class DatasetWriter:
             self.f.flush()
 
     def close(self) -> None:
-        """Flush and close. Collective over comm."""
+        """Flush, close and seal (SHA-256 of the finished file). Collective over comm."""
         if self.f is not None:
             self.f.close()
             self.f = None
+        if self.comm is not None:
+            self.comm.Barrier()
+        if self.rank == 0:
+            _storage_call(seal.seal_file, self.path)
 
     def _has(self, name: str) -> bool:
         if self.f is not None:
@@ -310,6 +363,9 @@ class DatasetWriter:
 def read_dataset(path: str, only_done: bool = True) -> dict:
     """Read a dataset file on one process (training, validation, analysis).
 
+    The seal is verified first; kept rows must hold finite values (wall_center and
+    wall_width are NaN by design for configurations that are not walls).
+
     Args:
         path: file path.
         only_done: keep only completed configurations (``done == 1``).
@@ -321,7 +377,7 @@ def read_dataset(path: str, only_done: bool = True) -> dict:
         (parsed JSON dicts), ``"kind_names"`` (list).
 
     Raises:
-        DataFileError: missing, foreign or damaged file.
+        DataFileError: missing, foreign, damaged file, or non-finite data.
     """
     info = inspect_dataset(path)
     keep = info.done if only_done else np.ones(info.n_configs, dtype=bool)
@@ -329,10 +385,12 @@ def read_dataset(path: str, only_done: bool = True) -> dict:
     try:
         out = {name: f[name][()][keep] for name in f if isinstance(f[name], h5py.Dataset)}
         attrs = {k: plain_attr(v) for k, v in f.attrs.items()}
-    except (OSError, KeyError) as err:
+    except (OSError, KeyError, ValueError, TypeError) as err:
         raise DataFileError(f"{path}: damaged HDF5 content ({err})") from err
     finally:
         f.close()
+    if only_done:
+        check_finite(path, out)
     out["index"] = np.nonzero(keep)[0]
     out["attrs"] = attrs
     for key, att in (
@@ -342,8 +400,50 @@ def read_dataset(path: str, only_done: bool = True) -> dict:
         ("negf", NEGF_JSON),
         ("kind_names", KIND_NAMES),
     ):
-        out[key] = json.loads(attrs[att]) if att in attrs else None
+        out[key] = _json_attr(path, attrs, att)
     return out
+
+
+#: Row data that may hold NaN in a complete row (not a wall; no estimate).
+_MAY_BE_NAN = (WALL_CENTER, WALL_WIDTH, NEGF_ERROR)
+
+
+def check_finite(path: str, data: dict) -> None:
+    """Raise DataFileError at the first non-finite value of a complete row.
+
+    Args:
+        path: file name for the message.
+        data: ``{name: array}`` of complete rows (as :func:`read_dataset` reads them).
+    """
+    for name, arr in data.items():
+        if name in _MAY_BE_NAN or not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+            continue
+        bad = np.argwhere(~np.isfinite(arr))
+        if bad.size:
+            where = ", ".join(str(int(i)) for i in bad[0])
+            raise DataFileError(
+                f"{path}: dataset '{name}' holds a non-finite value "
+                f"({arr[tuple(bad[0])]}) at index [{where}] of the complete rows; "
+                "regenerate the dataset (datagen)"
+            )
+
+
+def _json_attr(path: str, attrs: dict, att: str):
+    """A JSON root attribute parsed (None if absent); malformed JSON is a DataFileError."""
+    if att not in attrs:
+        return None
+    try:
+        return json.loads(attrs[att])
+    except (TypeError, ValueError) as err:
+        raise DataFileError(f"{path}: attribute '{att}' is not valid JSON ({err})") from None
+
+
+def _storage_call(fn, path: str) -> None:
+    """Run a seal operation; a failing file system becomes a DataFileError."""
+    try:
+        fn(path)
+    except OSError as err:
+        raise storage_error(err, path, "the dataset checksum") from None
 
 
 def _str(v) -> str:

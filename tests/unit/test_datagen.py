@@ -13,6 +13,7 @@ from hpcspin.deck.load import parse_deck
 from hpcspin.errors import DataFileError, RunInterrupted
 from hpcspin.io import dataset as ds
 from hpcspin.io import keys
+from hpcspin.io.seal import seal_file
 from hpcspin.lattice import make_lattice
 from hpcspin.parallel.context import ParallelContext
 from hpcspin.tasks import datagen
@@ -260,6 +261,7 @@ def test_files_without_optional_columns_resume_and_read(tmp_path, monkeypatch, c
         run_fake(monkeypatch, cfg, ctx, stop_after=5)
     with h5py.File(path_of(cfg), "a") as f:
         del f[ds.NEGF_ERROR]
+    seal_file(path_of(cfg))  # edited on purpose: a new checksum, else it reads as corrupt
     run_fake(monkeypatch, cfg, ctx)
     d = ds.read_dataset(path_of(cfg))
     assert d["done"].all() and ds.NEGF_ERROR not in d
