@@ -1,6 +1,6 @@
 """Benchmark of the datagen task: configurations per second at 1 and 2 ranks.
 
-Runs the SPEC section 7 chain (N = 60, J = 2, mu = -1, T = 0.05) through the command
+Runs the reference chain of docs/physics.md (N = 60, J = 2, mu = -1, T = 0.05) through the command
 line, once serially and once under ``mpirun -n 2``, from the same deck, and reads each
 run's datagen_summary.json. Prints the rate at each rank count, the parallel efficiency
 rate(2) / (2 rate(1)) (goal >= 90 %), the share of time in I/O (goal <= 5 %) and

@@ -1,6 +1,6 @@
 """Benchmark of ML force evaluation: site-evaluations per second.
 
-One CPU core (torch.set_num_threads(1)), chains of N = 60 (the SPEC section 7
+One CPU core (torch.set_num_threads(1)), chains of N = 60 (the reference
 experiment), 1e4 and 1e5 sites, each head (radius 3, hidden (32, 32), bias as a
 global input), float64 and float32. The baseline measured in the same run is
 the stacked-window descriptor path (the reference kernels); the ratio

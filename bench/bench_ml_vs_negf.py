@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_ml_vs_negf.py [--quick]
 
-Cases: the SPEC section 7 chain (N = 60, the shipped model when present, else random
+Cases: the reference chain of docs/physics.md (N = 60, the shipped model when present, else random
 weights of the same architecture), longer chains (N = 250, 1000), and a W = 16 square
 strip (L = 32, random weights; the NEGF time is what matters there). For each: seconds
 per field evaluation of NEGF (V = 0.5, default accuracy) and of the ML model (one CPU

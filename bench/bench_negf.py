@@ -94,7 +94,7 @@ def bench_field(n_big):
         t, r = timed(lambda eng=eng: eng.compute(s), 3)
         out[f"N60_V{v}"] = {"seconds": t, "points": r.n_energy_points, "current": r.current}
         print(
-            f"field eval section 7 wall N=60 V={v}: {t * 1e3:.1f} ms, "
+            f"field eval reference wall N=60 V={v}: {t * 1e3:.1f} ms, "
             f"{r.n_energy_points} energy points, I = {r.current:.6g}"
         )
     lat = make_lattice("chain", n_big)

@@ -1,8 +1,8 @@
 """``make demo``: ML-driven domain-wall motion on 2 MPI ranks, with plots and a summary.
 
 Runs input_decks/demo_chain_ml.toml under mpirun, then checks the wall velocity
-against the closed form v = I / (2 (1 + alpha^2)) of SPEC section 7, with the
-particle current I from one NEGF evaluation of the final spin texture.
+against the closed form v = I / (2 (1 + alpha^2)) of the reference experiment
+(docs/physics.md), with the particle current I from one NEGF evaluation of the final spin texture.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _report(cfg, wall: float, ranks: int) -> int:
     with open(os.path.join(out, "demo_summary.json"), "w") as fh:
         json.dump(report, fh, indent=2)
     print(f"""
-hpcspin demo: voltage-driven domain wall, ML forces (SPEC section 7 parameters)
+hpcspin demo: voltage-driven domain wall, ML forces (reference experiment of docs/physics.md)
   bias V                         {cfg.electrons.bias:+.3f}
   wall moved                     {report["wall_moved"]:+.2f} sites in t = {cfg.dynamics.t_end:g}
   ML wall velocity v             {v:+.5f} sites per hbar/t

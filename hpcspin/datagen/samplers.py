@@ -1,6 +1,6 @@
 """Samplers of spin configurations for NEGF training data. Pure numpy.
 
-What the wall dynamics visits (SPEC sections 3, 6, 7): 180-degree walls across the
+What the wall dynamics visits (docs/physics.md): 180-degree walls across the
 transport direction x, of any centre, width, in-wall angle and polarity, with thermal
 tilts; plus smooth random textures and a few fully random configurations so a model also
 sees strong gradients. Four kinds, stored as integer labels:
@@ -29,7 +29,7 @@ KIND_WALL, KIND_WALL_NOISY, KIND_TEXTURE, KIND_RANDOM, KIND_SNAPSHOT = 0, 1, 2, 
 KIND_NAMES = ("wall", "wall_noisy", "texture", "random", "snapshot")
 
 #: Share of walls drawn without noise when the noise range starts at 0 (no deck key
-#: yet; clean walls are where SPEC section 3 asks for the headline metrics).
+#: yet; clean walls are where docs/physics.md (two potentials) asks for the headline metrics).
 CLEAN_WALL_SHARE = 0.25
 #: Largest row-to-row shift of a wall centre on strips (sites per row): tilted walls.
 MAX_WALL_TILT = 0.3
@@ -163,7 +163,7 @@ def _head(rng: np.random.Generator, settings: SamplerSettings) -> tuple[float, i
     return bias, min(family, 2)
 
 
-#: Relative NEGF cost of the families (wall, texture, random), measured on the SPEC 7
+#: Relative NEGF cost of the families (wall, texture, random), measured on the reference
 #: chain at tol 1e-7: random spins localise the electrons and need about 5x the points.
 FAMILY_COST = (1.0, 1.0, 5.0, 1.0)
 

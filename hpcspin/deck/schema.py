@@ -1,7 +1,7 @@
 """Deck sections: one frozen dataclass each, with defaults, units and rules.
 
 Units: hopping t = 1 (energies), hbar/t (times), lattice constant 1, |S| = 1.
-The defaults are the reference domain-wall experiment (SPEC section 7).
+The defaults are the reference domain-wall experiment (docs/physics.md, the reference experiment).
 """
 
 from __future__ import annotations
@@ -237,7 +237,9 @@ class DynamicsSection:
         kind=str,
         choices=("ml", "negf", "none"),
     )
-    integrator: str = opt("rk4", doc="time stepper", kind=str, choices=("rk4", "sib", "heun"))
+    integrator: str = opt(
+        "rk4", doc="time stepper", kind=str, choices=("rk4", "sib", "depondt", "heun")
+    )
     dt: float = opt(0.2, doc="time step", kind=float, gt=0)
     t_end: float = opt(500.0, doc="simulated time after relaxation", kind=float, gt=0)
     alpha: float = opt(0.1, doc="Gilbert damping", kind=float, ge=0)

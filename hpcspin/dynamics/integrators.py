@@ -20,7 +20,7 @@ heun       2      2             Heun + renormalisation (the stochastic workhorse
 rk4        4      4             classical RK4 on unit-projected stages + renormalisation
 =========  =====  ============  ==========================================================
 
-rk4 is the recommended default for NEGF/ML-driven walls (SPEC 5): fourth order for 2x
+rk4 is the recommended default for NEGF/ML-driven walls (docs/physics.md): fourth order for 2x
 the field evaluations of the second-order schemes.
 
 The rotation schemes (sib, depondt) rotate with the part of H transverse to S only.

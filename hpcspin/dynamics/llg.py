@@ -1,4 +1,4 @@
-"""Landau-Lifshitz-Gilbert right-hand side, angular-momentum convention (SPEC section 5).
+"""Landau-Lifshitz-Gilbert right-hand side, angular-momentum convention (docs/physics.md).
 
     dS/dt = S x H - alpha S x dS/dt
     <=> (1 + alpha^2) dS/dt = S x H + alpha (S x H) x S
@@ -73,7 +73,7 @@ def rotation_field(spins: np.ndarray, field: np.ndarray, alpha: float) -> np.nda
 
 
 def max_torque(spins: np.ndarray, field: np.ndarray) -> float:
-    """max_i |S_i x H_i| (local, not reduced over ranks): the relaxation criterion of SPEC 7."""
+    """max_i |S_i x H_i| (local, not reduced over ranks): the relaxation criterion."""
     t = cross(spins, field)
     if t.size == 0:
         return 0.0

@@ -1,4 +1,4 @@
-"""Domain-wall observables and initial states (SPEC sections 6-7). Pure numpy.
+"""Domain-wall observables and initial states (docs/physics.md). Pure numpy.
 
 Walls lie across the transport direction x. The profile is the row-averaged S^z per
 column x (the chain: S^z itself); the wall centre X is where it changes sign, linearly
@@ -118,7 +118,7 @@ def wall_angles(x: np.ndarray, x0: float, width: float) -> np.ndarray:
 def domain_wall(
     n: int | Lattice, x0: float, width: float, kind: str = "bloch", phi: float | None = None
 ) -> np.ndarray:
-    """A 180-degree wall: S^z = +1 on the left, -1 on the right (SPEC 7).
+    """A 180-degree wall: S^z = +1 on the left, -1 on the right (docs/physics.md).
 
     theta_i = 2 atan(exp((x_i - X0) / lambda)); S = (sin th cos phi, sin th sin phi,
     cos th). Bloch wall: rotation in the y-z plane (phi = pi/2); Neel: x-z plane

@@ -1,4 +1,4 @@
-"""The s-d Hamiltonian of the conduction electrons (SPEC section 1).
+"""The s-d Hamiltonian of the conduction electrons (docs/physics.md, the s-d model).
 
     H_el = -t sum_<ij>,s c+_is c_js + sum_i eps_i n_i - J sum_i S_i . (c+_i sigma c_i)
 

@@ -1,4 +1,4 @@
-"""Classical spin energy and its field (SPEC section 1). Pure numpy.
+"""Classical spin energy and its field (docs/physics.md, the s-d model). Pure numpy.
 
     H_spin = -J_H sum_<ij> S_i.S_j - K sum_i (S_i.e_easy)^2
              + K_perp sum_i (S_i.e_hard)^2 - B . sum_i S_i
@@ -11,7 +11,7 @@ exerts a torque):
 
 Two layouts: site form ``(N, 3)`` with a :class:`~hpcspin.lattice.Lattice`, and the grid
 form ``(nx, ny, 3)`` of a (possibly decomposed) domain with a halo (see the grid/domain
-contract in ARCHITECTURE/the parallel package): owned cells ``[hx:nx-hx, hy:ny-hy]``,
+contract in hpcspin.parallel): owned cells ``[hx:nx-hx, hy:ny-hy]``,
 ``valid`` marks real sites, ghost cells hold neighbours' spins.
 """
 

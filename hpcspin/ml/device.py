@@ -1,4 +1,4 @@
-"""Choice of the torch device of a rank (ARCHITECTURE.md, "Devices")."""
+"""Choice of the torch device of a rank (CUDA when present, else CPU)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Non-equilibrium Green's functions of the s-d model (SPEC section 2).
+"""Non-equilibrium Green's functions of the s-d model (docs/physics.md, steady-state NEGF).
 
 Entry point: :class:`NEGFEngine` (spins -> spin density, field, charge, current).
 Backends: ``get_solver("rgf" | "petsc" | "dense")``.

@@ -1,6 +1,6 @@
 """Energy integration paths: Fermi functions, Ozaki poles, equilibrium contour, bias window.
 
-Density matrix (SPEC section 2):
+Density matrix (docs/physics.md, steady-state NEGF):
 
     rho = rho_eq(mu_R) + int dE/2pi G^r Gamma_L G^a (f_L - f_R)
 

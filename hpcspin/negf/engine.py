@@ -1,4 +1,4 @@
-"""NEGFEngine: spins -> electron spin density, field J s_i, charge, current (SPEC section 2).
+"""NEGFEngine: spins -> electron spin density, field J s_i, charge, current (docs/physics.md).
 
     rho = rho_eq(mu_R) + int dE/2pi G^r Gamma_L G^a (f_L - f_R),  mu_{L,R} = mu +- V/2
 

@@ -1,6 +1,6 @@
 """Locality of the electron field: how fast |dH_i/dS_j| decays with |i - j|.
 
-This measurement chooses the descriptor radius of the ML models (SPEC section 4).
+This measurement chooses the descriptor radius of the ML models (docs/physics.md, descriptors).
 Finite differences of the NEGF field on a chain, for transverse tilts of each spin:
 
     python -m hpcspin.negf.locality [--n 60] [--bias 0.5] [--out locality.json]

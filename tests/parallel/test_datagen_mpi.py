@@ -109,11 +109,11 @@ def test_negf_same_dataset(comm, tmp_path_factory):
     if comm.rank == 0:
         assert_same(serial, par, comm.size)
         d = ds.read_dataset(par)
-        # Field = J s (SPEC 2) and the equilibrium field is a different calculation.
+        # Field = J s (docs/physics.md) and the equilibrium field is a different calculation.
         np.testing.assert_allclose(d["field"], 2.0 * d["spin_density"], rtol=0, atol=1e-12)
         driven = d["bias"] != 0
         assert np.abs(d["field"][driven] - d["field_eq"][driven]).max() > 1e-6
-        # Landauer: T(E) >= 0 and f_L - f_R has the sign of V, so I V >= 0 (SPEC 2).
+        # Landauer: T(E) >= 0 and f_L - f_R has the sign of V, so I V >= 0 (docs/physics.md).
         assert np.all(d["current"][driven] * d["bias"][driven] > -1e-12)
 
 

@@ -1,4 +1,4 @@
-"""The layering rules of ARCHITECTURE.md, checked on the import statements."""
+"""The layering rules (README, "Layout"), checked on the import statements."""
 
 import ast
 import pathlib

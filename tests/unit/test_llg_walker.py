@@ -1,4 +1,4 @@
-"""Walker solution for a field-driven wall in the classical model (SPEC 5).
+"""Walker solution for a field-driven wall in the classical model (docs/physics.md, spin dynamics).
 
 Chain, J_H = 1, easy axis z (K), hard axis x (K_perp = 0.5), field B along +z,
 alpha = 0.1; S^z = +1 on the left. Continuum limit (A = J_H / 2, gamma = 1):
@@ -72,7 +72,7 @@ def test_walker_velocity_wide_wall(runs):
 
 
 def test_walker_velocity_K01_and_lattice_correction(runs):
-    """K = 0.1 (SPEC 7 anisotropy): within 3.5 % (measured -2.7 %); the deviation
+    """K = 0.1 (reference anisotropy): within 3.5 % (measured -2.7 %); the deviation
     scales as 1/Delta^2 (factor 4 between K = 0.025 and 0.1), i.e. a lattice effect."""
     v, psi, _ = runs[0.1]
     vw, psiw = walker(0.1, B)

@@ -1,4 +1,4 @@
-"""Physics checks of the NEGF engine against closed forms and invariants (SPEC section 2)."""
+"""Physics checks of the NEGF engine against closed forms and invariants (docs/physics.md)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""rgf == petsc == dense on small chains and strips (SPEC section 2)."""
+"""rgf == petsc == dense on small chains and strips (docs/physics.md, steady-state NEGF)."""
 
 import numpy as np
 import pytest
