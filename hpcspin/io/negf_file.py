@@ -6,6 +6,7 @@ import numpy as np
 
 from hpcspin.io import keys
 from hpcspin.io.h5 import open_h5, write_provenance
+from hpcspin.io.storage import storage_error
 
 CHARGE = "charge_density"  # (N,) float64: electrons per site (both spins)
 FIELD = "field"  # (N, 3) float64: electron field J s_i on each spin, units of t
@@ -14,7 +15,18 @@ CURRENT = "current"  # scalar float64: Landauer particle current, left -> right 
 
 
 def write_negf_file(path, spins, result, energies, deck_text, config_json, n_ranks) -> None:
-    """Write spins, densities, field, current and optionally T(E) with provenance."""
+    """Write spins, densities, field, current and optionally T(E) with provenance.
+
+    Raises:
+        DataFileError: the file cannot be written (a full or read-only disk named).
+    """
+    try:
+        _write(path, spins, result, energies, deck_text, config_json, n_ranks)
+    except OSError as err:
+        raise storage_error(err, path, "the NEGF result") from None
+
+
+def _write(path, spins, result, energies, deck_text, config_json, n_ranks) -> None:
     with open_h5(path, "w") as f:
         write_provenance(f, deck_text, config_json, n_ranks, "negf")
         f.create_dataset(keys.SPINS, data=np.asarray(spins))
