@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 _MISSING = dataclasses.MISSING
+_INT_LIMIT = 2**63
 
 
 def opt(
@@ -110,9 +112,14 @@ def _check_scalar(v: Any, meta: dict) -> str | None:
     choices = meta.get("choices")
     if choices is not None and v not in choices:
         return "must be one of " + ", ".join(repr(c) for c in choices)
+    if isinstance(v, str) and "\0" in v:
+        return "must not contain a NUL character"
     if isinstance(v, int | float) and not isinstance(v, bool):
-        if v != v:
+        # inf and NaN pass the bounds (inf > 0) and fail at run time: refused here
+        if isinstance(v, float) and not math.isfinite(v):
             return "must be a finite number"
+        if isinstance(v, int) and abs(v) >= _INT_LIMIT:
+            return "must be a 64-bit integer (|value| < 2**63)"
         for key, op, word in (
             ("ge", float.__ge__, ">="),
             ("gt", float.__gt__, ">"),

@@ -12,6 +12,7 @@ from typing import Any
 from hpcspin.deck.fields import check_value
 from hpcspin.deck.schema import SECTIONS, RunConfig
 from hpcspin.errors import DeckError
+from hpcspin.resources import run_size_problems
 
 
 def _fmt(value: Any) -> str:
@@ -276,6 +277,7 @@ def cross_checks(cfg: RunConfig, n_ranks: int | None, check_files: bool) -> list
     if cfg.model.head == "EA" and cfg.train.targets == "split" and task == "train":
         pass  # allowed: E fits H(0), A fits H(V) - H(0)
     p.extend(_parallel_checks(cfg, n_ranks))
+    p.extend(run_size_problems(cfg, n_ranks))  # dt vs t_end; memory per rank
     if check_files:
         p.extend(_file_checks(cfg))
     return p
