@@ -46,6 +46,7 @@ class TrajectoryHandler(Handler):
             config_json=self.config_json,
             append=state.step > 0,
             restart_step=state.step if state.step > 0 else None,
+            lattice=sim.lattice,
         )
         if state.step == 0:
             self.step(sim, state)

@@ -49,7 +49,7 @@ import numpy as np
 from hpcspin.dynamics.forces import DomainField, NEGFForce
 from hpcspin.dynamics.integrators import make_integrator
 from hpcspin.dynamics.llg import max_torque
-from hpcspin.dynamics.observables import wall_centre
+from hpcspin.dynamics.observables import wall_centre, wall_centres
 from hpcspin.errors import RunInterrupted
 from hpcspin.log import get_logger
 from hpcspin.parallel.decomp import Decomposition
@@ -194,7 +194,7 @@ class Simulation:
         return self.comm.allreduce(value, op={"max": MPI.MAX, "sum": MPI.SUM}[op])
 
     def observables(self, state: RunState) -> dict:
-        """Wall centre, magnetisation, classical energy, current; updates state.wall_x.
+        """Wall centre(s), magnetisation, classical energy, current; updates state.wall_x.
 
         With NEGF forces the field is evaluated first, so that the current belongs to
         exactly these spins. Collective.
@@ -214,6 +214,7 @@ class Simulation:
         state.wall_x = wall_centre(cols, state.wall_x)
         return {
             "wall_x": state.wall_x,
+            "wall_centres": wall_centres(cols),
             "magnetisation": tot[1:] / lat.n_sites,
             "energy": float(tot[0]),
             "current": negf.last_current if negf is not None else float("nan"),

@@ -1,9 +1,14 @@
 """Trajectory files: spins and observables per frame, written collectively.
 
-Layout (names in :mod:`hpcspin.io.keys`): ``spins`` (n_frames, N, 3), ``step``,
-``time`` and one dataset per observable, (n_frames,) or (n_frames, k), all
-resizable along the frame axis. The root attribute ``n_frames_done`` is updated
-after each frame is complete; readers use only frames below it.
+Layout (names, units and meanings in :mod:`hpcspin.io.keys`, documented in
+docs/outputs.md): ``spins`` (n_frames, N, 3), ``step``, ``time`` and one dataset per
+observable, (n_frames,) or (n_frames, k), all resizable along the frame axis;
+``wall_centres`` (n_frames, n_walls) also grows along its second axis when a frame
+has more walls than any before (NaN-padded). ``positions`` (N, 3) holds the
+Cartesian site positions when the writer is given the lattice. Every dataset the
+keys table knows carries ``unit`` and ``description`` attributes. The root
+attribute ``n_frames_done`` is updated after each frame is complete; readers use
+only frames below it.
 
 Reading a file while the run writes it: parallel HDF5 (mpio) has no SWMR, so the
 writer flushes after every ``flush_every`` frames and readers open the file
@@ -37,6 +42,14 @@ from hpcspin.log import get_logger
 
 log = get_logger(__name__)
 _CHUNK_SITES = 1 << 16  # sites per chunk of the spins dataset (1.5 MB of float64 x 3)
+_KIND = "trajectory"
+#: Observables whose length may change from frame to frame (NaN-padded columns).
+_RAGGED = (keys.WALL_CENTRES,)
+#: Why a dataset can hold NaN, stored as its ``nan_reason`` attribute.
+NAN_REASONS = {
+    keys.CURRENT: "the current is computed by the NEGF engine only ([dynamics] forces = "
+    "'negf'); with ML or classical forces it is not known and stored as NaN",
+}
 
 
 class TrajectoryWriter:
@@ -54,6 +67,8 @@ class TrajectoryWriter:
         flush_every: flush the file every this many frames (live readers).
         parallel: collective mpio writes (True) or gather to rank 0 (False);
             None: mpio when the communicator has several ranks and h5py has MPI.
+        lattice: the :class:`~hpcspin.lattice.Lattice`, for the ``positions``
+            dataset and the ``lattice_kind`` attribute (None: neither is written).
     """
 
     def __init__(
@@ -68,8 +83,10 @@ class TrajectoryWriter:
         restart_step: int | None = None,
         flush_every: int = 1,
         parallel: bool | None = None,
+        lattice=None,
     ):
         d = decomposition
+        self.lattice = lattice
         self.path, self.comm, self.decomp = os.fspath(path), comm, d
         self.n_sites = d.length * d.width
         if n_sites is not None and int(n_sites) != self.n_sites:
@@ -108,6 +125,16 @@ class TrajectoryWriter:
         create_frames_dataset(f, keys.SPINS, (0, n, 3), "f8", (1, min(n, _CHUNK_SITES), 3))
         create_frames_dataset(f, keys.STEP, (0,), "i8", (1024,))
         create_frames_dataset(f, keys.TIME, (0,), "f8", (1024,))
+        for name in (keys.SPINS, keys.STEP, keys.TIME):
+            keys.annotate(f[name], _KIND)
+        if self.lattice is not None:
+            f.attrs[keys.LATTICE_KIND] = self.lattice.kind
+            pos = np.zeros((n, 3))
+            pos[:, :2] = self.lattice.positions
+            dset = f.create_dataset(keys.POSITIONS, (n, 3), dtype="f8")  # collective
+            if self.rank == 0:  # independent write of data every rank has
+                dset[...] = pos
+            keys.annotate(dset, _KIND)
 
     def _reopen(self, f, restart_step):
         check_kind(f, "trajectory")
@@ -149,23 +176,32 @@ class TrajectoryWriter:
                 scalar or a 1D array, e.g. ``{"magnetisation": m, "energy": e}``.
         """
         obs = {k: np.asarray(v, dtype=float) for k, v in (observables or {}).items()}
-        self._check_obs_keys(obs)
+        ragged = {k: obs.pop(k) for k in _RAGGED if k in obs}
+        self._check_obs_keys({**obs, **{k: () for k in ragged}})
         i = self.n_frames
         if self.parallel:
             for name in (keys.SPINS, keys.STEP, keys.TIME, *obs):
                 self._dataset(name, obs).resize(i + 1, axis=0)
+            for name, v in ragged.items():
+                self._ragged(name, v.size, i + 1)
             write_owned_sites(self.f[keys.SPINS], self.decomp, owned_spins, (i,), True)
         else:
             spins = self.decomp.gather(self.comm, owned_spins, root=0)
             if self.f is not None:
                 for name in (keys.SPINS, keys.STEP, keys.TIME, *obs):
                     self._dataset(name, obs).resize(i + 1, axis=0)
+                for name, v in ragged.items():
+                    self._ragged(name, v.size, i + 1)
                 self.f[keys.SPINS][i] = spins.reshape(self.n_sites, 3)
         if self.f is not None and self.rank == 0:  # independent writes of global scalars
             self.f[keys.STEP][i] = int(step)
             self.f[keys.TIME][i] = float(time)
             for k, v in obs.items():
                 self.f[k][i] = v
+            for k, v in ragged.items():
+                row = np.full(self.f[k].shape[1], np.nan)
+                row[: v.size] = v
+                self.f[k][i] = row
         if self.f is not None:
             self.f.attrs[keys.N_FRAMES_DONE] = i + 1
             if (i + 1) % self.flush_every == 0:
@@ -175,10 +211,29 @@ class TrajectoryWriter:
     def _dataset(self, name, obs):
         if name not in self.f:  # a new observable: earlier frames read as NaN
             shape = np.shape(obs[name])
-            create_frames_dataset(
+            dset = create_frames_dataset(
                 self.f, name, (self.n_frames,) + shape, "f8", (256,) + shape, np.nan
             )
+            self._describe(dset, name, obs[name])
         return self.f[name]
+
+    def _ragged(self, name, width, n_rows):
+        """Resize a NaN-padded (n_frames, k) dataset to n_rows x max(k, width). Collective."""
+        if name not in self.f:
+            dset = self.f.create_dataset(
+                name, (self.n_frames, 0), maxshape=(None, None), dtype="f8",
+                chunks=(256, 8), fillvalue=np.nan,
+            )  # fmt: skip
+            self._describe(dset, name, None)
+        dset = self.f[name]
+        dset.resize((n_rows, max(dset.shape[1], int(width))))
+
+    @staticmethod
+    def _describe(dset, name, first):
+        if name in keys.DATASETS[_KIND]:
+            keys.annotate(dset, _KIND)
+        if name in NAN_REASONS and first is not None and np.isnan(first).all():
+            dset.attrs[keys.NAN_REASON_ATTR] = NAN_REASONS[name]
 
     def _check_obs_keys(self, obs):
         """Check that every rank passes the same observable names and shapes.
@@ -219,14 +274,17 @@ def read_trajectory(path, live: bool = False) -> dict:
 
     Returns:
         dict of numpy arrays: ``spins`` (n_frames, N, 3), ``step``, ``time`` and every
-        observable, cut to the completed frames.
+        observable, cut to the completed frames; ``positions`` (N, 3) when stored.
 
     Raises:
         DataFileError: missing, foreign or corrupt file.
     """
     with open_checked(path, "trajectory", locking=False if live else None) as f:
         n = int(f.attrs[keys.N_FRAMES_DONE])
-        return {name: f[name][:n] for name in _frame_datasets(f)}
+        out = {name: f[name][:n] for name in _frame_datasets(f)}
+        if keys.POSITIONS in f:
+            out[keys.POSITIONS] = f[keys.POSITIONS][()]
+        return out
 
 
 def _frame_datasets(f) -> list[str]:
