@@ -131,7 +131,7 @@ hpcspin_job() {
 		exit 2
 	fi
 	local deck
-	deck=$(realpath "$1")
+	deck=$(realpath -- "$1")  # -- : a name may start with -
 	shift
 	local args=("$@")
 	# Set by the template: the submitted script's absolute path (not the spool copy).

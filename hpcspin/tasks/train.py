@@ -71,6 +71,22 @@ def _neq_weight(cfg, data, separate: bool):
     return w
 
 
+def _output_problem(model_file: str, restart: str | None) -> str | None:
+    """Why training cannot write ``model_file`` or use ``--restart`` (None: it can)."""
+    from hpcspin.io.storage import check_writable
+
+    ckpt = model_file + ".ckpt"
+    if restart and not os.path.isfile(restart):
+        return f"--restart {restart}: file not found (train resumes from {ckpt})"
+    if restart and os.path.abspath(restart) != os.path.abspath(ckpt):
+        return f"--restart {restart}: train resumes only from its own checkpoint {ckpt}"
+    try:
+        check_writable(model_file, "[model] file =")
+    except HpcspinError as exc:
+        return str(exc)
+    return None
+
+
 def _stop_requested(ctx, flag) -> bool:
     """Whether any rank got SIGTERM/SIGUSR1. Collective over ctx.comm."""
     return bool(flag.agreed(ctx.comm))
@@ -105,7 +121,10 @@ def run(cfg, ctx, restart: str | None = None) -> None:
     out_dir = os.path.dirname(os.path.abspath(m.file))
     if ctx.rank == 0:
         os.makedirs(out_dir, exist_ok=True)
-    ctx.comm.Barrier()
+    problem = _output_problem(m.file, restart) if ctx.rank == 0 else None
+    problem = ctx.comm.bcast(problem, root=0)  # checked before training, not after
+    if problem:
+        raise collective_error(problem)
     tcfg = TrainConfig(
         epochs=tr.epochs,
         lr=tr.lr,
