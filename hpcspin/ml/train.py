@@ -484,6 +484,13 @@ def train_model(
     while st.epoch < cfg.epochs and not (cfg.patience and st.bad >= cfg.patience):
         loss = _epoch(model, opt, data, train_idx, cfg, st.epoch, comm)
         val = _mean_loss(model, data, val_idx, cfg, comm) if len(val_idx) else loss
+        if not (np.isfinite(loss) and np.isfinite(val)):  # same reduced value on every rank
+            err = HpcspinError(
+                f"training loss is not finite at epoch {st.epoch + 1} (loss {loss}, validation "
+                f"{val}); lower [train] lr or check the dataset (last checkpoint kept)"
+            )
+            err.collective = True
+            raise err
         lr = opt.param_groups[0]["lr"]
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
             sched.step(val)
