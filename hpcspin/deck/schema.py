@@ -252,6 +252,13 @@ class DynamicsSection:
     temperature: float = opt(
         0.0, doc="spin temperature (stochastic field; heun only)", kind=float, ge=0
     )
+    ml_dtype: str = opt(
+        "float64",
+        doc="precision of the ML force evaluation (forces = 'ml'); float32 is faster, its "
+        "field differs by ~1e-7 relative, too coarse for relax_tol below ~1e-6 (docs/ml.md)",
+        kind=str,
+        choices=("float64", "float32"),
+    )
 
 
 @dataclass(frozen=True)

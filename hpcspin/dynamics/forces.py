@@ -46,12 +46,20 @@ class MLForce:
         model: a model from :func:`hpcspin.ml.load_model` (``local_field`` API).
         globals_: global inputs, e.g. {"bias": V, "mu": mu}; updated by :meth:`set_bias`.
         device: torch device of this rank; the model is moved there (None: where it is).
+        dtype: "float32" or "float64": precision of the evaluation (the model is cast);
+            None keeps the model's own. The field handed to the integrator is float64.
+
+    Torch's thread count is set here for every entry point (one per rank unless
+    ``OMP_NUM_THREADS`` says otherwise, :func:`hpcspin.ml.device.rank_threads`).
     """
 
     name = "ml"
 
-    def __init__(self, model, globals_: dict, device=None):
-        self.model = model if device is None else model.to(device)
+    def __init__(self, model, globals_: dict, device=None, dtype: str | None = None):
+        from hpcspin.ml.device import cast_model, set_rank_threads
+
+        set_rank_threads()
+        self.model = cast_model(model, device, dtype)
         self.globals = dict(globals_)
         self.halo = tuple(model.halo_width)
 

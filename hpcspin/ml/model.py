@@ -99,11 +99,15 @@ def _as_tensor(x, dtype, device) -> torch.Tensor:
 
 
 class ForceModel(nn.Module):
-    """Site networks of one head plus the autograd wrapper that gives fields.
+    """Site networks of one head plus the wrapper that turns site terms into fields.
 
     Args:
         spec: the model specification.
     """
+
+    #: Inference (no graph kept) by the analytic path of :mod:`hpcspin.ml.fused`;
+    #: False takes the autograd reference (training always does).
+    fused = True
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
@@ -130,8 +134,6 @@ class ForceModel(nn.Module):
         self._cache = {}
         # below this many centre cells per call the stacked-window path is faster
         self.grid_kernel_min_sites = 2048
-        # inference by the analytic path (False: autograd reference, as in training)
-        self.fused = True
 
     # -- properties ------------------------------------------------------------
     @property

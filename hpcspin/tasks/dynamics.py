@@ -64,7 +64,7 @@ def providers_from(cfg, lattice, ctx) -> list:
             device,
         )
         globals_ = {"bias": cfg.electrons.bias, "mu": cfg.electrons.mu}
-        providers.append(MLForce(model, globals_, device))
+        providers.append(MLForce(model, globals_, device, dtype=cfg.dynamics.ml_dtype))
     elif cfg.dynamics.forces == "negf":
         engine = negf_engine_from(cfg, lattice, comm=ctx.comm)
         providers.append(NEGFForce(engine, ctx.comm, cfg.electrons.bias))
