@@ -30,7 +30,7 @@ from hpcspin import __version__
 from hpcspin.errors import DataFileError, HpcspinError
 from hpcspin.io import keys, seal
 from hpcspin.io.h5 import is_parallel, open_checked, open_h5, write_owned_sites, write_provenance
-from hpcspin.io.storage import storage_error
+from hpcspin.io.storage import require_space, storage_error
 from hpcspin.log import get_logger
 
 log = get_logger(__name__)
@@ -70,6 +70,7 @@ def write_checkpoint(
     d = decomposition
     rank = 0 if comm is None else comm.Get_rank()
     parallel = is_parallel(comm) if parallel is None else bool(parallel)
+    _check_space(path, comm, d, state)
     spins = None if parallel else d.gather(comm, owned_spins, root=0)
     digest = _spins_hash_block(d, owned_spins)
     if comm is not None and comm.Get_size() > 1:
@@ -82,7 +83,7 @@ def write_checkpoint(
         if f is not None:
             with f:
                 _fill(f, d, owned_spins if parallel else spins, state, parallel, comm, digest)
-    except (OSError, HpcspinError, KeyError, TypeError, ValueError) as e:
+    except (OSError, RuntimeError, HpcspinError, KeyError, TypeError, ValueError) as e:
         err = _describe(e, path)
     if comm is not None and comm.Get_size() > 1:
         comm.Barrier()  # every rank has closed the file
@@ -100,6 +101,13 @@ def write_checkpoint(
     if err:
         raise DataFileError(err)
     return path
+
+
+def _check_space(path: str, comm, d, state: dict) -> None:
+    """Refuse (on every rank) to start a checkpoint the disk cannot hold. Collective."""
+    text = sum(len(str(state.get(k, ""))) for k in ("deck_text", "config_json", "extra"))
+    size = 24.0 * d.length * d.width + 2 * text + len(str(state.get("rng_state", "")))
+    require_space(comm, path, size, f"checkpoint {path}")
 
 
 def _describe(err: BaseException, path: str) -> str:

@@ -72,3 +72,50 @@ def check_writable(path, what: str) -> None:
         problem = storage_problem(err, directory)
         reason = problem or f"cannot write in {directory} ({os_error_text(err)})"
         raise DataFileError(f"{what} {path}: {reason}") from None
+
+
+#: Room left beyond a file's payload for HDF5 metadata (object headers, B-trees).
+HDF5_OVERHEAD = 32 * 1024
+
+
+def space_problem(path, nbytes: float) -> str | None:
+    """A message when the file system of ``path`` cannot take ``nbytes`` more (else None).
+
+    HDF5 does not recover from a write that fails half-way (the library may crash
+    when the broken file is closed), so writers check the free space first.
+    """
+    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return None  # cannot tell: the write itself reports what goes wrong
+    free = st.f_bavail * st.f_frsize
+    if free >= nbytes:
+        return None
+    if os.statvfs(directory).f_flag & os.ST_RDONLY:
+        return f"read-only file system: {directory}"
+    return (
+        f"no space left on {directory}: {free} bytes free, about {int(nbytes)} needed to "
+        f"write {os.path.basename(os.fspath(path))}; free space and run again "
+        "(finished files are intact and the run resumes)"
+    )
+
+
+def require_space(comm, path, nbytes: float, what: str) -> None:
+    """Raise on every rank when rank 0 finds too little room for ``nbytes``. Collective.
+
+    Args:
+        comm: communicator or None.
+        path: file about to be written (its file system is checked).
+        nbytes: payload bytes; :data:`HDF5_OVERHEAD` is added.
+        what: the write, for the message (e.g. "trajectory frame 12").
+    """
+    problem = None
+    if comm is None or comm.Get_rank() == 0:
+        problem = space_problem(path, nbytes + HDF5_OVERHEAD)
+    if comm is not None and comm.Get_size() > 1:
+        problem = comm.bcast(problem, root=0)
+    if problem:
+        err = DataFileError(f"{problem} ({what} not written)")
+        err.collective = True
+        raise err

@@ -38,6 +38,7 @@ from hpcspin.io.h5 import (
     write_owned_sites,
 )
 from hpcspin.io.h5 import write_provenance as _stamp
+from hpcspin.io.storage import require_space
 from hpcspin.log import get_logger
 
 log = get_logger(__name__)
@@ -179,6 +180,8 @@ class TrajectoryWriter:
         ragged = {k: obs.pop(k) for k in _RAGGED if k in obs}
         self._check_obs_keys({**obs, **{k: () for k in ragged}})
         i = self.n_frames
+        frame_bytes = 24 * self.n_sites + 8192 * (2 + len(obs) + len(ragged))  # + new chunks
+        require_space(self.comm, self.path, frame_bytes, f"trajectory frame {i}")
         if self.parallel:
             for name in (keys.SPINS, keys.STEP, keys.TIME, *obs):
                 self._dataset(name, obs).resize(i + 1, axis=0)
