@@ -65,16 +65,18 @@ def _print_error(exc: Exception) -> None:
     print(f"hpcspin: error: {exc}", file=sys.stderr, flush=True)
 
 
-def _load_deck(deck, overrides: dict, n_ranks: int):
-    """load_deck, with the halo checks of an ML dynamics deck at the model file's radius.
+def load_checked(load, overrides: dict):
+    """``load(overrides)``, redone with the model file's radius for an ML dynamics deck.
 
     The run uses the radius stored in the model file, not [model] radius, so the
     rank-count checks are redone with the file's descriptor reach when they differ
     (the returned config is the deck's own: the run identity is unchanged).
-    """
-    from hpcspin.deck import load_deck
 
-    cfg = load_deck(deck, overrides, n_ranks=n_ranks)
+    Args:
+        load: callable ``overrides -> RunConfig`` (e.g. load_deck of a path).
+        overrides: ``{"section.key": value}``.
+    """
+    cfg = load(overrides)
     if cfg.run.task != "dynamics" or cfg.dynamics.forces != "ml":
         return cfg
     from hpcspin.ml.model import model_file_reach
@@ -82,8 +84,15 @@ def _load_deck(deck, overrides: dict, n_ranks: int):
     reach = model_file_reach(cfg.model.file)  # None: unreadable, reported at run time
     if reach is None or reach == cfg.model.radius:
         return cfg
-    load_deck(deck, {**overrides, "model.radius": reach}, n_ranks=n_ranks)
+    load({**overrides, "model.radius": reach})
     return cfg
+
+
+def _load_deck(deck, overrides: dict, n_ranks: int):
+    """:func:`load_checked` of a deck file."""
+    from hpcspin.deck import load_deck
+
+    return load_checked(lambda ov: load_deck(deck, ov, n_ranks=n_ranks), overrides)
 
 
 def check(args) -> int:

@@ -8,10 +8,8 @@ from hpcspin.io import keys
 from hpcspin.io.h5 import open_h5, write_provenance
 from hpcspin.io.storage import storage_error
 
-CHARGE = "charge_density"  # (N,) float64: electrons per site (both spins)
-FIELD = "field"  # (N, 3) float64: electron field J s_i on each spin, units of t
-DENSITY = "spin_density"  # (N, 3) float64: local electron spin density s_i
-CURRENT = "current"  # scalar float64: Landauer particle current, left -> right positive
+# names, shapes and units: keys.DATASETS["negf"]
+CHARGE, FIELD, DENSITY, CURRENT = keys.CHARGE, keys.FIELD, keys.DENSITY, keys.CURRENT
 
 
 def write_negf_file(path, spins, result, energies, deck_text, config_json, n_ranks) -> None:
@@ -37,3 +35,5 @@ def _write(path, spins, result, energies, deck_text, config_json, n_ranks) -> No
         if energies is not None and result.transmission is not None:
             f.create_dataset(keys.ENERGIES, data=np.asarray(energies))
             f.create_dataset(keys.TRANSMISSION, data=np.asarray(result.transmission))
+        for name in f:
+            keys.annotate(f[name], "negf")
