@@ -17,7 +17,7 @@ from hpcspin import __version__
 from hpcspin.errors import DataFileError
 from hpcspin.io import keys
 from hpcspin.io.seal import USERBLOCK
-from hpcspin.io.storage import os_error_text
+from hpcspin.io.storage import os_error_text, storage_problem
 
 _READ_MODES = ("r",)
 
@@ -74,7 +74,8 @@ def open_h5(
             return h5py.File(path, mode, **kw)
         return None
     except (OSError, ValueError) as err:
-        raise DataFileError(f"cannot open {path} (mode {mode!r}): {os_error_text(err)}") from err
+        why = storage_problem(err, path) or os_error_text(err)
+        raise DataFileError(f"cannot open {path} (mode {mode!r}): {why}") from err
 
 
 def write_provenance(
