@@ -2,6 +2,11 @@
 
 Only this module and hpcspin/tasks see the whole RunConfig; library classes
 take plain arguments.
+
+Around every task the driver holds (1) the run lock of the output directory
+(:mod:`hpcspin.io.outdir`), logging the directory and the files the task will
+write, and (2) one signal flag for the whole task (:mod:`hpcspin.tasks.signals`),
+so SIGTERM / SIGUSR1 never kill a rank between the tasks' own safe points.
 """
 
 from __future__ import annotations
@@ -9,7 +14,10 @@ from __future__ import annotations
 import importlib
 import os
 
+from hpcspin import faults
 from hpcspin.log import get_logger
+from hpcspin.parallel.context import decide
+from hpcspin.tasks.signals import SignalFlag
 
 TASK_MODULES = {
     "negf": "hpcspin.tasks.negf",
@@ -22,13 +30,6 @@ TASK_MODULES = {
 log = get_logger("driver")
 
 
-def _inject_fault(rank: int) -> None:
-    """Fault injection for the tests of the abort path (HPCSPIN_FAULT_RANK=r)."""
-    target = os.environ.get("HPCSPIN_FAULT_RANK")
-    if target is not None and target.strip() == str(rank):
-        raise RuntimeError(f"injected fault on rank {rank} (HPCSPIN_FAULT_RANK)")
-
-
 def run_task(cfg, ctx, restart: str | None = None) -> None:
     """Run ``cfg.run.task``. Collective over ctx.comm."""
     log.info(
@@ -37,6 +38,67 @@ def run_task(cfg, ctx, restart: str | None = None) -> None:
         ctx.size,
         cfg.deck_path or "(text)",
     )
-    _inject_fault(ctx.rank)
-    module = importlib.import_module(TASK_MODULES[cfg.run.task])
-    module.run(cfg, ctx, restart=restart)
+    faults.set_rank(ctx.rank)
+    with SignalFlag():
+        faults.fault_point("task_start")
+        module = importlib.import_module(TASK_MODULES[cfg.run.task])
+        lock = decide(ctx.comm, _lock, cfg, restart)
+        try:
+            module.run(cfg, ctx, restart=restart)
+        finally:  # rank-local: never a collective on the way out of a failure
+            if lock is not None and ctx.rank == 0:
+                lock.release()
+
+
+def output_target(cfg, restart: str | None = None) -> tuple[str, bool]:
+    """(path, is a directory) the task writes into and locks.
+
+    train writes next to its ``[model] file`` (one lock per model file); datagen with
+    ``--restart FILE`` into that file's directory; everything else into [output] dir.
+    """
+    task = cfg.run.task
+    if task == "train":
+        return cfg.model.file, False
+    if task == "datagen" and restart:
+        return os.path.dirname(os.path.abspath(restart)), True
+    return cfg.output.dir, True
+
+
+def planned_outputs(cfg, restart: str | None = None) -> list[str]:
+    """The files (or file patterns) the task will write, for the log."""
+    task, out = cfg.run.task, cfg.output.dir
+    j = os.path.join
+    if task == "dynamics":
+        files = ["trajectory.h5", "checkpoints/checkpoint_<step>.h5", "summary.json"]
+        files += ["trajectory.png"] if cfg.output.plots else []
+        return [j(out, f) for f in files]
+    if task == "datagen":
+        path = restart or j(out, "dataset.h5")
+        return [path, j(os.path.dirname(path) or ".", "datagen_summary.json")]
+    if task == "train":
+        m = cfg.model.file
+        return [m, m + ".ckpt", os.path.splitext(m)[0] + "_train.json"]
+    if task == "negf":
+        return [j(out, "negf.h5"), j(out, "negf_summary.json")]
+    return [j(out, f) for f in ("validation.json", "velocity.json", "velocity.md", "velocity/")]
+
+
+def _lock(cfg, restart):
+    """Rank 0: create the output directory and take its run lock."""
+    from hpcspin.errors import HpcspinError
+    from hpcspin.io.outdir import RunLock, lock_path
+
+    target, is_dir = output_target(cfg, restart)
+    where = target if is_dir else os.path.dirname(os.path.abspath(target))
+    try:
+        os.makedirs(where, exist_ok=True)
+    except OSError as exc:
+        raise HpcspinError(f"output directory {where!r}: cannot create ({exc.strerror})") from exc
+    lock = RunLock(lock_path(target, is_dir), cfg.run.task)
+    note = lock.acquire()
+    if note:
+        log.warning("%s", note)
+    log.info("output directory %s (run lock %s); this run writes:", where, lock.path)
+    for f in planned_outputs(cfg, restart):
+        log.info("  %s", f)
+    return lock

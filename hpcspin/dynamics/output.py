@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from hpcspin.dynamics.simulation import DRIVE, RELAX, Handler, RunState, Simulation
+from hpcspin.faults import fault_point
 from hpcspin.io import checkpoint as ckpt
 from hpcspin.io.trajectory import TrajectoryWriter
 from hpcspin.log import Progress
@@ -54,10 +55,15 @@ class TrajectoryHandler(Handler):
     def step(self, sim: Simulation, state: RunState) -> None:
         """Measure the observables and write a frame. Collective."""
         self.last = sim.observables(state)
+        fault_point("trajectory_frame")
         self.writer.write_frame(state.step, state.time, state.spins, self.last)
 
     def stop(self, sim: Simulation, state: RunState) -> None:
         """Close the file."""
+        self.end(sim, state)
+
+    def fail(self, sim: Simulation, state: RunState) -> None:
+        """Close the file (it holds the frames up to the last good step)."""
         self.end(sim, state)
 
     def end(self, sim: Simulation, state: RunState) -> None:
@@ -95,12 +101,17 @@ class CheckpointHandler(Handler):
         """Write a checkpoint; returns the note naming it. Collective."""
         return f"checkpoint {self.write(sim, state)} written"
 
+    def fail(self, sim: Simulation, state: RunState) -> str:
+        """Write nothing; the note names the last good checkpoint of this session."""
+        return f"last good checkpoint: {self.last_path or 'none written in this session'}"
+
     def write(self, sim: Simulation, state: RunState) -> str:
         """Write a checkpoint of ``state``. Collective; returns its path."""
         if sim.rank == 0:
             os.makedirs(self.directory, exist_ok=True)
         if sim.comm is not None:
             sim.comm.Barrier()
+        fault_point("checkpoint_write")
         relax_steps = int(round(state.relax_time / sim.dt)) if state.phase == DRIVE else 0
         path = ckpt.checkpoint_path(self.directory, state.step + relax_steps)
         extra = {

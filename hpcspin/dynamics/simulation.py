@@ -33,7 +33,14 @@ collectives over ``sim.comm``; hooks run in the order the handlers were added
 stores the wall position of the frame just written). A hook must not change
 ``state.spins`` (that would change the trajectory). ``stop`` runs when the
 loop stops on a signal and may return a note for the message (the checkpoint
-handler returns which file it wrote); ``end`` runs after a loop completes.
+handler returns which file it wrote); ``fail`` runs when the loop stops on a
+non-finite field or spin (nothing of the bad step is written; the handler closes
+its files and may return a note); ``end`` runs after a loop completes.
+
+Non-finite numbers: every provider's field and the new spins are checked after
+each step on every rank (with the signal check: one reduction per step). The
+first non-finite value stops the loop before anything of that step is written,
+with :class:`NonFiniteError` naming the step, the site and the provider.
 Calling ``sim.field`` evaluates every force provider once more: with NEGF forces
 that is expensive, and an ML provider's cost is one extra step's worth / 4 (rk4).
 """
@@ -50,7 +57,8 @@ from hpcspin.dynamics.forces import DomainField, NEGFForce
 from hpcspin.dynamics.integrators import make_integrator
 from hpcspin.dynamics.llg import max_torque
 from hpcspin.dynamics.observables import wall_centre, wall_centres
-from hpcspin.errors import RunInterrupted
+from hpcspin.errors import HpcspinError, RunInterrupted
+from hpcspin.faults import fault_point
 from hpcspin.log import get_logger
 from hpcspin.parallel.decomp import Decomposition
 from hpcspin.parallel.halo import HaloExchanger
@@ -115,6 +123,57 @@ class Handler:
     def end(self, sim: Simulation, state: RunState) -> None:
         """Called after the loop completed. Collective."""
 
+    def fail(self, sim: Simulation, state: RunState) -> str | None:
+        """Called when the loop stops on a non-finite value; returns a note. Collective."""
+        return None
+
+
+class NonFiniteError(HpcspinError):
+    """A force provider returned a non-finite field, or a step non-finite spins.
+
+    Raised on every rank at once (exit status 2: the cause is the input, e.g. a model
+    file with NaN weights or spins beyond the float range, see docs/dynamics.md).
+    """
+
+    collective = True
+
+
+class _Watch:
+    """Records, on this rank, the first non-finite field of a provider or spin."""
+
+    def __init__(self, decomp):
+        self.decomp = decomp
+        self.bad: tuple[int, str] | None = None  # (global site, what)
+
+    def check(self, values: np.ndarray, what: str) -> None:
+        if self.bad is not None or np.isfinite(values).all():
+            return
+        cell = np.argwhere(~np.isfinite(values).all(axis=-1))[0]
+        site = int(self.decomp.owned_sites.reshape(self.decomp.owned_shape)[tuple(cell)])
+        self.bad = (site, what)
+
+    def check_spins(self, spins: np.ndarray) -> None:
+        # |S| = 1 to round-off after every step: a NaN or overflow shows as a bad norm
+        # even where a normalisation has turned it into a finite number.
+        norm = np.sqrt(np.einsum("...i,...i->...", spins, spins))
+        self.check(np.where(np.abs(norm - 1.0) < 1e-6, 0.0, np.nan)[..., None], "the spins")
+
+
+class _Watched:
+    """A force provider whose fields are checked (everything else passes through)."""
+
+    def __init__(self, provider, watch: _Watch):
+        self._p, self._watch = provider, watch
+        self._what = f"force provider {getattr(provider, 'label', type(provider).__name__)}"
+
+    def owned_field(self, grid, decomp, halo_exchanger) -> np.ndarray:
+        h = self._p.owned_field(grid, decomp, halo_exchanger)
+        self._watch.check(h, self._what)
+        return h
+
+    def __getattr__(self, name):
+        return getattr(self._p, name)
+
 
 class _FirstField:
     """Wraps field_fn and keeps the field of the first call of a step (H at S^n)."""
@@ -140,8 +199,8 @@ class Simulation:
         integrator: integrator name (:func:`~hpcspin.dynamics.integrators.make_integrator`).
         dt: time step.
         dims: process grid (px,) or (px, py), None: chosen from the lattice.
-        stop_check: collective callable returning a signal number seen by any rank
-            (0: none), asked after every step.
+        signal_check: callable returning the signal this rank has seen (0: none),
+            asked after every step (the ranks agree on it in the step's reduction).
     """
 
     def __init__(
@@ -153,7 +212,7 @@ class Simulation:
         integrator: str = "rk4",
         dt: float,
         dims: tuple[int, ...] | None = None,
-        stop_check: Callable[[], int] | None = None,
+        signal_check: Callable[[], int] | None = None,
     ):
         self.lattice, self.comm = lattice, comm
         self.providers = list(providers)
@@ -162,9 +221,11 @@ class Simulation:
         self.size = 1 if comm is None else comm.Get_size()
         self.decomp = self._decomposition(dims)
         self.halo = HaloExchanger(comm, self.decomp)
-        self.field = DomainField(self.decomp, self.halo, self.providers)
+        self.watch = _Watch(self.decomp)
+        watched = [_Watched(p, self.watch) for p in self.providers]
+        self.field = DomainField(self.decomp, self.halo, watched)
         self.handlers: list[Handler] = []
-        self.stop_check = stop_check or (lambda: 0)
+        self.signal_check = signal_check or (lambda: 0)
 
     def _decomposition(self, dims) -> Decomposition:
         # The decomposition's halo covers every provider's reach.
@@ -182,8 +243,25 @@ class Simulation:
         return handler
 
     def state(self, global_spins: np.ndarray, **fields) -> RunState:
-        """A RunState holding this rank's block of ``global_spins`` (N, 3)."""
-        return RunState(spins=self.decomp.owned_from_global(global_spins), **fields)
+        """A RunState holding this rank's block of ``global_spins`` (N, 3).
+
+        Raises:
+            NonFiniteError: a spin is not a finite unit vector (same on every rank:
+                every rank holds the same ``global_spins``).
+        """
+        g = np.asarray(global_spins, dtype=float)
+        norm = np.sqrt(np.einsum("ij,ij->i", g, g))
+        bad = np.nonzero(~(np.abs(norm - 1.0) < 1e-6))[0]
+        if bad.size:
+            raise NonFiniteError(
+                f"initial spins: site {int(bad[0])} {self._where(int(bad[0]))} is "
+                f"{g[bad[0]].tolist()}, not a finite unit vector ({bad.size} such site(s))"
+            )
+        return RunState(spins=self.decomp.owned_from_global(g), **fields)
+
+    def _where(self, site: int) -> str:
+        x, y = (int(c) for c in self.lattice.coords[site][:2])
+        return f"(x = {x}, y = {y})"
 
     # -- reductions ------------------------------------------------------------------
     def _allreduce(self, value, op: str):
@@ -231,6 +309,39 @@ class Simulation:
             out.append(getattr(h, hook)(self, state, *args))
         return out
 
+    def _after_step(self, state: RunState, new: np.ndarray | None) -> int:
+        """Agree on signals and non-finite values after a step; returns the signal.
+
+        ``new``: the spins the step produced (None: only the fields are checked).
+        Collective (one reduction); raises NonFiniteError on every rank at once.
+        """
+        fault_point("dynamics_step")
+        if new is not None:
+            self.watch.check_spins(new)
+        sig, bad = self.signal_check(), self.watch.bad is not None
+        if self.comm is not None:
+            from mpi4py import MPI  # noqa: PLC0415  (serial use needs no MPI)
+
+            buf = np.array([sig, int(bad)], dtype=np.int64)
+            self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.MAX)
+            sig, bad = int(buf[0]), bool(buf[1])
+        if bad:
+            self._non_finite(state)
+        return int(sig)
+
+    def _non_finite(self, state: RunState) -> None:
+        mine = self.watch.bad or (self.lattice.n_sites, "")
+        every = [mine] if self.comm is None else self.comm.allgather(mine)
+        site, what = min(every)
+        notes = [n for n in self._call("fail", state) if n]
+        raise NonFiniteError(
+            f"step {state.step + 1} of the {state.phase}: non-finite value at site {site} "
+            f"{self._where(site)} from {what}; stopped before writing that step "
+            f"(frames and checkpoints up to step {state.step} are kept"
+            f"{'; ' + '; '.join(notes) if notes else ''}). From finite spins this means "
+            "bad input: check the model file's weights and the deck's parameters"
+        )
+
     def _stop(self, state: RunState, signum: int) -> None:
         notes = [n for n in self._call("stop", state) if n]
         raise RunInterrupted(
@@ -250,6 +361,7 @@ class Simulation:
         while state.step < n_max:
             rec = _FirstField(self.field)
             new = integ.step(state.spins, state.time, self.dt, rec)
+            sig = self._after_step(state, new)
             state.torque = self._allreduce(max_torque(state.spins, rec.first), "max")
             if state.torque < tol:
                 break
@@ -257,7 +369,6 @@ class Simulation:
             state.step += 1
             state.time = state.step * self.dt
             self._call("step", state)
-            sig = self.stop_check()
             if sig:
                 self._stop(state, sig)
         else:
@@ -292,11 +403,12 @@ class Simulation:
         sites = self.decomp.owned_sites.reshape(self.decomp.owned_shape)
         while state.step < n_total:
             b = noise.field(sites, state.step) if noise is not None else None
-            state.spins = integ.step(state.spins, state.time, self.dt, self.field, noise=b)
+            new = integ.step(state.spins, state.time, self.dt, self.field, noise=b)
+            sig = self._after_step(state, new)
+            state.spins = new
             state.step += 1
             state.time = state.step * self.dt
             self._call("step", state, last=state.step == n_total)
-            sig = self.stop_check()
             if sig and state.step < n_total:
                 self._stop(state, sig)
         self._call("end", state)

@@ -11,6 +11,8 @@ import numpy as np
 from hpcspin.errors import HpcspinError
 from hpcspin.hamiltonian.spin import SpinParams
 from hpcspin.lattice import Lattice, make_lattice
+from hpcspin.parallel.context import agree, decide
+from hpcspin.parallel.context import collective_error as collective_error  # for the tasks
 
 
 def lattice_from(cfg) -> Lattice:
@@ -74,8 +76,11 @@ def wall_width(cfg) -> float:
     return s.wall_width if s.wall_width > 0 else float(np.sqrt(s.J_H / (2.0 * s.K)))
 
 
-def initial_spins(cfg, lattice: Lattice) -> np.ndarray:
+def initial_spins(cfg, lattice: Lattice, comm=None) -> np.ndarray:
     """Initial spins (N, 3) of the deck, identical on every rank (seeded).
+
+    Collective over ``comm`` with ``initial = "file"`` (every rank reads the file; an
+    error on any rank is raised on all).
 
     Walls lie across x (same profile in every row). Several walls alternate in sign
     and are evenly spaced. ``noise`` tilts each spin by a random small rotation.
@@ -92,14 +97,9 @@ def initial_spins(cfg, lattice: Lattice) -> np.ndarray:
         v = g.normal(size=(n, 3))
         spins = v / np.linalg.norm(v, axis=1, keepdims=True)
     elif s.initial == "file":
-        from hpcspin.errors import DataFileError
         from hpcspin.io.spins_file import read_spins_file
 
-        try:
-            spins = read_spins_file(s.file, n)
-        except DataFileError as exc:
-            exc.collective = True  # every rank reads the same file and fails alike
-            raise
+        spins = agree(comm, read_spins_file, s.file, n)
     else:
         spins = _walls(cfg, lattice, domain_wall)
     if s.noise > 0:
@@ -135,17 +135,14 @@ def _walls(cfg, lattice, domain_wall) -> np.ndarray:
 def prepare_output_dir(cfg, ctx) -> str:
     """Create the output directory on rank 0; every rank returns its path. Collective."""
     path = cfg.output.dir
-    err = None
-    if ctx.rank == 0:
+
+    def make():
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as exc:
-            err = f"[output] dir = {path!r}: cannot create ({exc.strerror})"
-    err = ctx.comm.bcast(err, root=0)
-    if err:
-        e = HpcspinError(err)
-        e.collective = True
-        raise e
+            raise HpcspinError(f"[output] dir = {path!r}: cannot create ({exc.strerror})") from exc
+
+    decide(ctx.comm, make)
     return path
 
 
@@ -177,10 +174,14 @@ def run_identity(cfg, model_sha256: str | None = None) -> dict:
     only with ML forces. Stored in every checkpoint: an automatic resume compares it
     with the deck, so a changed deck never silently continues (or reports) an old run.
     """
-    d = cfg.to_dict()
-    forces = cfg.dynamics.forces
+    return run_identity_of(cfg.to_dict(), model_sha256)
+
+
+def run_identity_of(d: dict, model_sha256: str | None = None) -> dict:
+    """:func:`run_identity` of a config as plain data (``cfg.to_dict()``, a file's JSON)."""
+    forces = d["dynamics"]["forces"]
     out = {k: d[k] for k in ("lattice", "electrons", "spins", "dynamics")}
-    out["seed"] = cfg.run.seed
+    out["seed"] = d["run"]["seed"]
     if forces == "negf":
         out["negf"] = {k: v for k, v in d["negf"].items() if not k.startswith("transmission")}
     if forces == "ml":
@@ -222,10 +223,3 @@ def file_sha256(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def collective_error(msg: str) -> HpcspinError:
-    """An HpcspinError that every rank raises at the same point (clean exit 2)."""
-    e = HpcspinError(msg)
-    e.collective = True
-    return e

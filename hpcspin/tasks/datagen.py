@@ -1,10 +1,17 @@
 """The ``datagen`` task: NEGF reference fields for sampled spin configurations.
 
 Output: ``<[output] dir>/dataset.h5`` (layout in :mod:`hpcspin.io.dataset`), or the file
-given with ``--restart``. Each configuration is computed whole by one rank (serial NEGF,
-``comm=None``), so the data are bit-identical at any rank count; ranks share the
-configurations dynamically (:mod:`hpcspin.datagen.schedule`) and write them with
-collective HDF5 writes at batch ends (``flush_every`` configurations per rank).
+given with ``--restart``. Each configuration is computed whole by one group of
+``[datagen] ranks_per_config`` ranks (one rank: serial NEGF, ``comm=None``; a group
+splits the configuration's energy points, reduced in a fixed order), so the data do
+not depend on how many groups there are; the groups share the configurations
+dynamically (:mod:`hpcspin.datagen.schedule`) and their leaders write them at batch
+ends (``flush_every`` configurations per group).
+
+Failures: an error every rank sees alike (a foreign or damaged file, another deck's
+dataset) is decided on rank 0 and raised on every rank (exit status 2); anything
+else ends the job (the CLI aborts every rank), and nothing collective is entered on
+the way out of it (the shared counter and the file are left to the abort).
 
 Resuming: a run finds an existing dataset made by the same deck (same fingerprint of
 lattice, electrons, NEGF accuracy, sampler and seed) and computes only the
@@ -33,10 +40,13 @@ from hpcspin.datagen.samplers import (
 )
 from hpcspin.datagen.schedule import SharedCounter, batches, longest_first
 from hpcspin.errors import DataFileError, RunInterrupted
+from hpcspin.faults import fault_point
 from hpcspin.io import dataset as ds
 from hpcspin.io import keys
 from hpcspin.log import Progress, get_logger
 from hpcspin.tasks.common import (
+    agree,
+    decide,
     lattice_from,
     negf_engine_from,
     prepare_output_dir,
@@ -56,32 +66,30 @@ FORMAT_VERSION = 1  # of the dataset layout; part of the fingerprint
 COLLECTIVE_IO = "auto"
 
 
-def snapshot_frames(cfg):
-    """Snapshot frames (n_frames, N, 3) of the deck, or None. Every rank reads them."""
+def snapshot_frames(cfg, comm=None):
+    """Snapshot frames (n_frames, N, 3) of the deck, or None.
+
+    Every rank reads them; collective over ``comm`` (an error anywhere on all ranks).
+    """
     d = cfg.datagen
     if d.snapshot_share <= 0:
         return None
-    from hpcspin.errors import DataFileError
     from hpcspin.io.spins_file import read_spin_frames
 
     n = cfg.lattice.length * cfg.lattice.width
     key = (d.snapshots, os.path.getmtime(d.snapshots) if os.path.exists(d.snapshots) else 0)
     if key not in _FRAMES:
-        try:
-            _FRAMES[key] = read_spin_frames(d.snapshots, n)
-        except DataFileError as exc:
-            exc.collective = True  # every rank reads the same file and fails alike
-            raise
+        _FRAMES[key] = agree(comm, read_spin_frames, d.snapshots, n)
     return _FRAMES[key]
 
 
 _FRAMES: dict = {}
 
 
-def sampler_settings(cfg) -> SamplerSettings:
-    """Sampler settings of the deck."""
+def sampler_settings(cfg, comm=None) -> SamplerSettings:
+    """Sampler settings of the deck (collective over ``comm`` with snapshots)."""
     d = cfg.datagen
-    frames = snapshot_frames(cfg)
+    frames = snapshot_frames(cfg, comm)
     digest = ""
     if frames is not None:
         digest = hashlib.sha256(np.ascontiguousarray(frames, dtype="<f8").tobytes()).hexdigest()
@@ -97,7 +105,7 @@ def sampler_settings(cfg) -> SamplerSettings:
     )
 
 
-def fingerprint_data(cfg) -> dict:
+def fingerprint_data(cfg, comm=None) -> dict:
     """Everything that determines the numbers in a dataset (not flush_every, not dirs)."""
     electrons = dataclasses.asdict(cfg.electrons)
     electrons.pop("bias")  # datagen draws V from [datagen] biases
@@ -111,7 +119,7 @@ def fingerprint_data(cfg) -> dict:
         "electrons": electrons,
         "negf": {"solver": cfg.negf.solver, "tol": cfg.negf.tol},
         "datagen": _plain(datagen),
-        "sampler": sampler_settings(cfg).to_dict(),
+        "sampler": sampler_settings(cfg, comm).to_dict(),
     }
 
 
@@ -147,6 +155,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         if ctx.size == 1:
             writer.close()
         raise
+    gen.free()
     writer.close()
     gen.summary(path, time.perf_counter() - t_start)
     if gen.stopped:
@@ -165,18 +174,8 @@ def open_dataset(cfg, ctx, path: str, n_sites: int, restart: str | None):
     Returns:
         (writer, done flags (n_configs,) bool, session number of this run).
     """
-    fp_json, fp = ds.fingerprint_of(fingerprint_data(cfg))
-    decision = None
-    if ctx.rank == 0:
-        try:
-            decision = _decide(cfg, path, fp, fp_json, restart)
-        except DataFileError as exc:
-            decision = ("error", str(exc))
-    decision = ctx.comm.bcast(decision, root=0)
-    if decision[0] == "error":
-        err = DataFileError(decision[1])
-        err.collective = True
-        raise err
+    fp_json, fp = ds.fingerprint_of(fingerprint_data(cfg, ctx.comm))
+    decision = decide(ctx.comm, _decide, cfg, path, fp, fp_json, restart)
     if decision[0] == "create":
         n = cfg.datagen.n_configs
         writer = ds.DatasetWriter.create(
@@ -256,8 +255,8 @@ class _Generation:
         self.ctx, self.comm, self.writer = ctx, ctx.comm, writer
         self.lattice, self.session = lattice, session
         self.seed = cfg.run.seed
-        self.settings = sampler_settings(cfg)
-        self.frames = snapshot_frames(cfg)
+        self.settings = sampler_settings(cfg, ctx.comm)
+        self.frames = snapshot_frames(cfg, ctx.comm)
         self.with_eq = cfg.datagen.with_equilibrium
         self.n_total = cfg.datagen.n_configs
         self.interval = cfg.output.progress_interval
@@ -265,17 +264,10 @@ class _Generation:
         # points split in the group; with PETSc, systems shared per ranks_per_solve);
         # the group leaders share the work counter and hold the rows.
         k = cfg.datagen.ranks_per_config
-        self.gcomm = self.lcomm = None
-        self.leader = True
-        if k > 1:
-            from mpi4py import MPI
-
-            self.gcomm = self.comm.Split(ctx.rank // k, ctx.rank)
-            self.leader = self.gcomm.Get_rank() == 0
-            self.lcomm = self.comm.Split(0 if self.leader else MPI.UNDEFINED, ctx.rank)
-        else:
-            self.lcomm = self.comm
-        self.per_batch = cfg.datagen.flush_every * (ctx.size // k)
+        self.groups = ctx.groups(ctx.size // k)
+        self.gcomm, self.leader = self.groups.comm, self.groups.leader
+        self.lcomm = self.groups.leaders if self.gcomm is not None else self.comm
+        self.per_batch = cfg.datagen.flush_every * self.groups.n_groups
         self.engine = negf_engine_from(cfg, lattice, comm=self.gcomm)
         self.t = {"compute": 0.0, "wait": 0.0, "io": 0.0}
         self.n_mine = 0
@@ -288,25 +280,29 @@ class _Generation:
         self.n_done = n_done
         progress = Progress(self.n_total, "configs", self.ctx.rank, self.interval, start=n_done)
         counter = SharedCounter(self.lcomm) if self.leader else None
-        try:
-            for batch in batches(pending, self.per_batch):
-                batch = longest_first(batch, self._cost)
-                rows, data = self._compute_batch(batch, counter, stop)
-                self._write_batch(rows, data)
-                if counter is not None:
-                    counter.reset()
-                n_new, n_stop = self.comm.allreduce(
-                    np.array([len(rows), int(stop.requested)], dtype=np.int64)
-                )
-                self.n_new += int(n_new)
-                self.n_done += int(n_new)
-                progress.update(self.n_done)
-                if n_stop:
-                    self.stopped = True
-                    break
-        finally:
+        # Freeing the counter is collective: only after a loop every rank completed
+        # (a failing rank must not wait there for ranks that wait elsewhere).
+        for batch in batches(pending, self.per_batch):
+            batch = longest_first(batch, self._cost)
+            rows, data = self._compute_batch(batch, counter, stop)
+            self._write_batch(rows, data)
             if counter is not None:
-                counter.free()
+                counter.reset()
+            n_new, n_stop = self.comm.allreduce(
+                np.array([len(rows), int(stop.requested)], dtype=np.int64)
+            )
+            self.n_new += int(n_new)
+            self.n_done += int(n_new)
+            progress.update(self.n_done)
+            if n_stop:
+                self.stopped = True
+                break
+        if counter is not None:
+            counter.free()
+
+    def free(self) -> None:
+        """Release the group communicators. Collective (after a completed run)."""
+        self.groups.free()
 
     def _compute_batch(self, batch: list, counter: SharedCounter, stop: SignalFlag):
         rows, results = [], []
@@ -339,6 +335,7 @@ class _Generation:
         return rows, data
 
     def _write_batch(self, rows: list, data: dict) -> None:
+        fault_point("datagen_write")
         t0 = time.perf_counter()
         self.writer.write_rows(rows, data)
         t1 = time.perf_counter()
@@ -360,6 +357,7 @@ class _Generation:
 
     def compute(self, k: int) -> dict:
         """NEGF results of configuration k as one dataset row."""
+        fault_point("datagen_config")
         s: Sample = sample_config(k, self.seed, self.lattice, self.settings, self.frames)
         res = self.engine.compute(s.spins, bias=s.bias, mu=s.mu)
         row = {

@@ -22,10 +22,14 @@ from hpcspin.dynamics.forces import ClassicalForce, MLForce, NEGFForce
 from hpcspin.dynamics.output import CheckpointHandler, ProgressHandler, TrajectoryHandler
 from hpcspin.dynamics.simulation import DRIVE, RELAX, RunState, Simulation
 from hpcspin.errors import HpcspinError
+from hpcspin.faults import fault_point
 from hpcspin.io import checkpoint as ckpt
+from hpcspin.io.outdir import h5_config, h5_kind, removable
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import (
+    agree,
     collective_error,
+    decide,
     file_sha256,
     identity_changes,
     initial_spins,
@@ -33,6 +37,7 @@ from hpcspin.tasks.common import (
     negf_engine_from,
     prepare_output_dir,
     run_identity,
+    run_identity_of,
     spin_params_from,
     write_json,
 )
@@ -51,11 +56,7 @@ def providers_from(cfg, lattice, ctx) -> list:
         from hpcspin.ml.device import pick_device
 
         device = pick_device(ctx.local_rank, cfg.parallel.device)
-        try:
-            model = load_model(cfg.model.file, lattice=lattice).to(device)
-        except HpcspinError as exc:
-            exc.collective = True  # every rank reads the same file and fails alike
-            raise
+        model = agree(ctx.comm, load_model, cfg.model.file, lattice=lattice).to(device)
         log.info(
             "ML model %s (head %s, radius %s) on %s",
             cfg.model.file,
@@ -118,27 +119,81 @@ def run(cfg, ctx, restart: str | None = None) -> None:
     state = _start_state(sim, cfg, ctx, out, identity, restart)
     add_output(sim, cfg, out, identity)
     with SignalFlag() as flag:
-        sim.stop_check = lambda: flag.agreed(ctx.comm)
+        sim.signal_check = flag.local
         _loop(sim, cfg, out, state)
     sim.free()
 
 
-def _discard_stale_checkpoints(ctx, ckdir: str) -> None:
+def _discard_stale_checkpoints(ckdir: str) -> None:
     """Remove the checkpoints of an earlier run from the directory of a fresh start.
 
-    A later automatic resume can then never continue from them. Collective.
+    A later automatic resume can then never continue from them. Only hpcspin's own
+    checkpoints go (named checkpoint_*.h5 and stamped as checkpoints); other files
+    stay. Rank 0 (through :func:`decide`).
     """
-    if ctx.rank == 0 and os.path.isdir(ckdir):
-        old = [n for n in os.listdir(ckdir) if n.endswith(".h5") or n.endswith(".h5.tmp")]
-        if old:
-            log.warning(
-                "starting afresh: removing %d checkpoint(s) of an earlier run in %s",
-                len(old),
-                ckdir,
-            )
-            for n in old:
-                os.remove(os.path.join(ckdir, n))
-    ctx.comm.Barrier()
+    if not os.path.isdir(ckdir):
+        return
+    names = sorted(n for n in os.listdir(ckdir) if n.startswith("checkpoint_"))
+    ours, other = removable(
+        [os.path.join(ckdir, n) for n in names if n.endswith(".h5")], "checkpoint"
+    )
+    if ours:
+        log.warning(
+            "starting afresh: removing %d checkpoint(s) of an earlier run in %s",
+            len(ours),
+            ckdir,
+        )
+        for p in ours:
+            os.remove(p)
+    if other:
+        log.warning("left in %s (not checkpoints hpcspin wrote): %s", ckdir, other[:5])
+
+
+def _check_fresh_trajectory(cfg, out: str, identity: dict) -> None:
+    """Refuse a fresh start that would overwrite a trajectory it must not (rank 0).
+
+    The file must be hpcspin's trajectory. It is replaced with resume = 'never', when
+    it belongs to a run of the same settings (killed before its first checkpoint, or
+    its checkpoints removed: the run is redone from the start), or with resume =
+    'matching'; a trajectory of other settings under resume = 'auto' is refused.
+    """
+    path = os.path.join(out, TRAJECTORY)
+    if not os.path.lexists(path):
+        return
+    kind = h5_kind(path) if os.path.isfile(path) else None
+    if kind != "trajectory":
+        raise HpcspinError(
+            f"{path} exists and is not a trajectory hpcspin wrote: refusing to overwrite "
+            "it (move it away or use another [output] dir)"
+        )
+    changes = [] if cfg.output.resume == "never" else _trajectory_changes(path, identity)
+    if changes and cfg.output.resume == "auto":
+        raise HpcspinError(
+            f"{path} holds the trajectory of a run of other settings "
+            f"({'; '.join(changes)}) and there is no checkpoint to continue from; use "
+            "another [output] dir, or set [output] resume = 'never' to overwrite it"
+        )
+    log.warning("starting afresh: %s will be overwritten (%s)", path, _why(cfg, changes))
+
+
+def _why(cfg, changes: list[str]) -> str:
+    if cfg.output.resume == "never":
+        return "resume = 'never'"
+    if changes:
+        return "resume = 'matching', other settings: " + "; ".join(changes)
+    return "same settings, no checkpoint to continue from"
+
+
+def _trajectory_changes(path: str, identity: dict) -> list[str]:
+    """Settings of the deck that differ from those stored in a trajectory file."""
+    try:
+        old = run_identity_of(h5_config(path))
+    except (ValueError, KeyError, TypeError):
+        return ["unreadable settings in the file"]
+    new = dict(identity)
+    if "model" in new:  # the file stores no model sha256: compare the rest
+        new["model"] = {**new["model"], "file_sha256": None}
+    return identity_changes(old, new)
 
 
 def _same_run(cfg, out: str, identity: dict, path: str, extra: dict, explicit: bool) -> bool:
@@ -174,10 +229,9 @@ def _start_state(sim, cfg, ctx, out, identity, restart: str | None) -> RunState:
     ckdir = os.path.join(out, CHECKPOINT_DIR)
     path = restart
     if path is None and cfg.output.resume in ("auto", "matching"):
-        path = ckpt.find_latest_checkpoint(ckdir) if ctx.rank == 0 else None
-        path = ctx.comm.bcast(path, root=0)
+        path = decide(ctx.comm, ckpt.find_latest_checkpoint, ckdir)
     if path:
-        spins, st = ckpt.read_checkpoint(path)
+        spins, st = agree(ctx.comm, ckpt.read_checkpoint, path)
         if spins.shape != (sim.lattice.n_sites, 3):
             raise collective_error(
                 f"checkpoint {path} holds {spins.shape[0]} sites, the deck {sim.lattice.n_sites}"
@@ -202,9 +256,10 @@ def _start_state(sim, cfg, ctx, out, identity, restart: str | None) -> RunState:
             wall_x=float(extra.get("wall_x", np.nan)),
             resumed=True,
         )
-    _discard_stale_checkpoints(ctx, ckdir)
+    decide(ctx.comm, _check_fresh_trajectory, cfg, out, identity)
+    decide(ctx.comm, _discard_stale_checkpoints, ckdir)
     phase = RELAX if cfg.dynamics.relax else DRIVE
-    return sim.state(initial_spins(cfg, sim.lattice), phase=phase)
+    return sim.state(initial_spins(cfg, sim.lattice, ctx.comm), phase=phase)
 
 
 def _loop(sim: Simulation, cfg, out: str, state: RunState) -> None:
@@ -229,6 +284,7 @@ def _finish(sim: Simulation, cfg, out: str, state: RunState, wall: float, steps_
     from hpcspin.io.trajectory import read_trajectory
 
     sim.comm.Barrier()
+    fault_point("dynamics_finish")
     if sim.rank != 0:
         return
     lat = sim.lattice

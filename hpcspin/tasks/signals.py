@@ -2,6 +2,11 @@
 
 The tasks check the flag at safe points (after a step, a configuration, an epoch),
 agree on it over all ranks, write what a restart needs and exit with status 75.
+
+The driver holds one flag around the whole task, so a signal never kills a rank at
+an edge of a loop (while loading, after the last epoch, while writing the result):
+a signal before a loop is passed on to the loop's own flag (which then stops at its
+first safe point); one after the last loop is recorded and the task completes.
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ import threading
 from mpi4py import MPI
 
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+#: Flags entered and not yet left (innermost last): a nested flag starts with the
+#: signal its enclosing flag has seen.
+_active: list[SignalFlag] = []
 
 
 class SignalFlag:
@@ -34,17 +43,28 @@ class SignalFlag:
         self.signum = signum
 
     def __enter__(self) -> SignalFlag:
+        if _active:
+            self.signum = self.signum or _active[-1].signum
         if threading.current_thread() is threading.main_thread():
             for s in SIGNALS:
                 self._old[s] = signal.signal(s, self._handler)
+        _active.append(self)
         return self
 
     def __exit__(self, *exc) -> bool:
         for s, h in self._old.items():
             signal.signal(s, h)
         self._old.clear()
+        if self in _active:
+            _active.remove(self)
+        if _active and self.signum:  # seen inside: the enclosing flag knows it too
+            _active[-1].signum = _active[-1].signum or self.signum
         return False
 
     def agreed(self, comm) -> int:
         """The signal seen by any rank (0: none). Collective over comm."""
         return int(comm.allreduce(self.signum, op=MPI.MAX))
+
+    def local(self) -> int:
+        """The signal seen by this rank (0: none); for callers that reduce it themselves."""
+        return self.signum

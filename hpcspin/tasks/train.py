@@ -13,8 +13,10 @@ import time
 import numpy as np
 
 from hpcspin.errors import HpcspinError
+from hpcspin.faults import fault_point
+from hpcspin.io.outdir import check_replaceable
 from hpcspin.log import get_logger
-from hpcspin.tasks.common import collective_error, lattice_from, write_json
+from hpcspin.tasks.common import collective_error, decide, lattice_from, write_json
 
 log = get_logger("train")
 
@@ -89,7 +91,19 @@ def _output_problem(model_file: str, restart: str | None) -> str | None:
 
 def _stop_requested(ctx, flag) -> bool:
     """Whether any rank got SIGTERM/SIGUSR1. Collective over ctx.comm."""
+    fault_point("train_epoch")  # called after every epoch
     return bool(flag.agreed(ctx.comm))
+
+
+def _model_kind(path: str) -> str | None:
+    """The kind "model" for an hpcspin model file, None for anything else."""
+    from hpcspin.ml.modelfile import read_model_file
+
+    try:
+        read_model_file(path)
+    except HpcspinError:
+        return None
+    return "model"
 
 
 def run(cfg, ctx, restart: str | None = None) -> None:
@@ -98,6 +112,8 @@ def run(cfg, ctx, restart: str | None = None) -> None:
     from hpcspin.ml.train import TrainConfig, train_model
     from hpcspin.tasks.signals import SignalFlag
 
+    # Before the work: the model file must not replace a file hpcspin did not write.
+    decide(ctx.comm, check_replaceable, cfg.model.file, "model", "[model] file", _model_kind)
     lattice = lattice_from(cfg)
     data = _load(cfg, lattice)
     m, tr = cfg.model, cfg.train
@@ -167,6 +183,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
             comm=ctx.comm,
         )
     wall = time.perf_counter() - t0
+    fault_point("train_save")
     if ctx.rank == 0:
         res.save(
             m.file,

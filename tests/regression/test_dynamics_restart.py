@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import h5py
 import numpy as np
 import pytest
 
@@ -91,7 +92,10 @@ def test_fresh_start_discards_stale_checkpoints(tmp_path):
     out = tmp_path / "run"
     stale = out / "checkpoints"
     stale.mkdir(parents=True)
-    (stale / "checkpoint_0000099999.h5").write_bytes(b"stale")
+    with h5py.File(stale / "checkpoint_0000099999.h5", "w") as f:
+        f.attrs["hpcspin_kind"] = "checkpoint"  # one hpcspin wrote: removed
+    with h5py.File(stale / "checkpoint_0000099998.h5", "w") as f:
+        f["mine"] = [1.0]  # a user's file of the same name pattern: kept
     r = subprocess.run(
         hpcspin(out, "--set", 'output.resume="never"', "--set", "dynamics.t_end=4.0"),
         env=ENV,
@@ -102,4 +106,5 @@ def test_fresh_start_discards_stale_checkpoints(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "removing 1 checkpoint(s) of an earlier run" in r.stdout
     assert not (stale / "checkpoint_0000099999.h5").exists()
+    assert (stale / "checkpoint_0000099998.h5").exists()
     assert (stale / "checkpoint_0000000020.h5").exists()
