@@ -1,0 +1,203 @@
+"""An exception on any rank at any point of any task ends the whole job, quickly.
+
+Faults are injected with HPCSPIN_FAULT=name@rank[:count] (hpcspin/faults.py) at task
+start, in the middle of the run and while output is written, at 1 and 2 ranks. Every
+case must end with exit status 1 within BOUND seconds (no rank left waiting in a
+collective) and with the failing rank's traceback in the log. The normal suite runs a
+sample (one case per task and phase); the full matrix is marked slow.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BOUND = 40.0  # s: start-up of 1-2 ranks on a loaded 2-core machine is ~5-10 s of it
+ENV = dict(
+    os.environ,
+    OMPI_ALLOW_RUN_AS_ROOT="1",
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+    OMPI_MCA_rmaps_base_oversubscribe="1",
+    OMP_NUM_THREADS="1",
+    PYTHONUNBUFFERED="1",
+    PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+)
+ENV.pop("HPCSPIN_FAULT", None)
+ENV.pop("HPCSPIN_FAULT_RANK", None)
+
+pytestmark = pytest.mark.skipif(shutil.which("mpirun") is None, reason="needs mpirun")
+
+DATAGEN = """
+[run]
+task = "datagen"
+seed = 3
+[lattice]
+kind = "chain"
+length = 16
+[electrons]
+J = 2.0
+mu = -1.0
+temperature = 0.1
+[negf]
+tol = 1e-6
+[datagen]
+n_configs = 8
+biases = [-0.5, 0.5]
+flush_every = 1
+[output]
+dir = "data"
+progress_interval = 0
+"""
+
+TRAIN = """
+[run]
+task = "train"
+seed = 5
+[lattice]
+kind = "chain"
+length = 16
+[electrons]
+J = 2.0
+mu = -1.0
+temperature = 0.1
+[model]
+head = "E+vector"
+radius = 2
+hidden = [8]
+file = "model/model.pt"
+[train]
+dataset = "{dataset}"
+epochs = 4
+batch_size = 4
+patience = 4
+[output]
+dir = "model"
+progress_interval = 0
+plots = false
+"""
+
+DYNAMICS = os.path.join(ROOT, "input_decks", "dynamics_chain_classical.toml")
+NEGF = """
+[run]
+task = "negf"
+[lattice]
+kind = "chain"
+length = 12
+[spins]
+initial = "wall"
+[electrons]
+J = 2.0
+mu = -1.0
+temperature = 0.1
+bias = 0.2
+[negf]
+tol = 1e-5
+[output]
+dir = "negf"
+plots = false
+"""
+
+
+def hpcspin(deck, ranks, fault, cwd, *sets):
+    cmd = [sys.executable, "-m", "hpcspin", str(deck), "--set", "output.plots=false"]
+    for s in sets:
+        cmd += ["--set", s]
+    if ranks > 1:
+        cmd = ["mpirun", "-n", str(ranks), "--oversubscribe", "--bind-to", "none", *cmd]
+    t0 = time.perf_counter()
+    r = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=dict(ENV, HPCSPIN_FAULT=fault) if fault else ENV,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    return r.returncode, r.stdout + r.stderr, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A directory with the decks and a small dataset for training."""
+    d = tmp_path_factory.mktemp("faults")
+    (d / "datagen.toml").write_text(DATAGEN)
+    (d / "negf.toml").write_text(NEGF)
+    rc, out, _ = hpcspin(d / "datagen.toml", 1, None, d)
+    assert rc == 0, out
+    (d / "train.toml").write_text(TRAIN.format(dataset=d / "data" / "dataset.h5"))
+    return d
+
+
+def deck_of(task, work, case):
+    """(deck, --set overrides) of a task, writing into a directory of its own."""
+    out = f'output.dir="{work / case}"'
+    if task == "dynamics":
+        return DYNAMICS, [out, "dynamics.t_end=40.0", "output.checkpoint_every=20"]
+    if task == "train":
+        return work / "train.toml", [f'model.file="{work / case / "model.pt"}"']
+    return work / f"{task}.toml", [out]
+
+
+# (task, fault, ranks): start, middle of the run, while writing output.
+CASES = [
+    ("dynamics", "task_start@1", 2),
+    ("dynamics", "dynamics_step@0:30", 2),
+    ("dynamics", "dynamics_step@1:3", 2),
+    ("dynamics", "trajectory_frame@1:3", 2),
+    ("dynamics", "checkpoint_write@0", 2),
+    ("dynamics", "checkpoint_write@1:2", 2),
+    ("dynamics", "dynamics_finish@1", 2),
+    ("dynamics", "dynamics_step@0:10", 1),
+    ("dynamics", "trajectory_frame@0:2", 1),
+    ("datagen", "task_start@0", 2),
+    ("datagen", "datagen_config@1:2", 2),
+    ("datagen", "datagen_config@0:3", 2),
+    ("datagen", "datagen_write@1", 2),
+    ("datagen", "datagen_write@0:2", 2),
+    ("datagen", "datagen_config@0:2", 1),
+    ("train", "task_start@1", 2),
+    ("train", "train_epoch@1:2", 2),
+    ("train", "train_epoch@0", 2),
+    ("train", "train_save@0", 2),
+    ("train", "train_save@1", 2),
+    ("train", "train_epoch@0:2", 1),
+    ("negf", "task_start@1", 2),
+    ("negf", "task_start@0", 1),
+]
+SAMPLE = {
+    ("dynamics", "dynamics_step@1:3", 2),
+    ("dynamics", "checkpoint_write@0", 2),
+    ("datagen", "datagen_config@1:2", 2),
+    ("datagen", "datagen_write@0:2", 2),
+    ("train", "train_epoch@1:2", 2),
+    ("train", "train_save@1", 2),
+}
+
+
+def _param(case):
+    marks = () if case in SAMPLE else (pytest.mark.slow,)
+    return pytest.param(*case, marks=marks, id=f"{case[0]}-{case[1]}-{case[2]}r")
+
+
+@pytest.mark.parametrize(("task", "fault", "ranks"), [_param(c) for c in CASES])
+def test_fault_ends_the_job(work, task, fault, ranks):
+    case = f"{task}-{fault.replace('@', '-').replace(':', '-')}-{ranks}"
+    deck, sets = deck_of(task, work, case)
+    rc, out, wall = hpcspin(deck, ranks, fault, work, *sets)
+    rank = fault.split("@")[1].split(":")[0]
+    assert rc == 1, out[-3000:]
+    assert wall < BOUND, f"took {wall:.1f} s"
+    assert f"injected fault on rank {rank}" in out, out[-3000:]
+    assert "Traceback" in out and "InjectedFault" in out
+
+
+def test_no_fault_runs_complete(work):
+    """The same decks without a fault complete (the cases above fail for the fault)."""
+    for task in ("dynamics", "train"):
+        deck, sets = deck_of(task, work, f"{task}-clean")
+        rc, out, _ = hpcspin(deck, 2, None, work, *sets)
+        assert rc == 0, out[-3000:]
