@@ -116,36 +116,16 @@ def set_threads(ctx) -> int:
 
 def deck_text(sections: dict) -> str:
     """TOML text of a deck given as ``{section: {key: value}}``."""
+    from hpcspin.deck.template import toml_value
+
     lines = []
     for name, table in sections.items():
         if not isinstance(table, dict):
-            lines.append(f"{name} = {_toml(table)}")  # reported as 'must be a table'
+            lines.append(f"{name} = {toml_value(table)}")  # reported as 'must be a table'
             continue
         lines.append(f"[{name}]")
-        lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
-
-
-def _toml(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | os.PathLike):
-        return json.dumps(os.fspath(value))  # a JSON string is a valid TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, int | float):
-        return repr(value) if isinstance(value, int) else _float(float(value))
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _toml(value.tolist())
-    raise TypeError(f"deck value {value!r} of type {type(value).__name__} is not TOML")
-
-
-def _float(x: float) -> str:
-    if x != x:
-        return "nan"
-    if x in (float("inf"), float("-inf")):
-        return "inf" if x > 0 else "-inf"
-    return repr(x)
 
 
 def _result(cfg, threads: int) -> RunResult:

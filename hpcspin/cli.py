@@ -1,5 +1,7 @@
 """Command line: ``python -m hpcspin DECK [--check [--ranks N]] [--restart FILE] ...``.
 
+``python -m hpcspin --print-defaults [TASK]`` prints a template deck of every key.
+
 Exit statuses: 0 done; 2 a mistake in the input (deck, files), printed without a
 traceback; 75 stopped on a signal after a checkpoint (resubmit to continue);
 1 anything else (the traceback is logged and every rank is ended).
@@ -37,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --check: the rank count the job will use",
     )
     p.add_argument("--restart", metavar="FILE", help="restart from this checkpoint file")
+    p.add_argument(
+        "--print-defaults",
+        nargs="?",
+        const="",
+        metavar="TASK",
+        help="print a complete commented deck of every key with its default, unit and "
+        "allowed values (only the sections TASK reads, if given) and exit",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -164,9 +174,24 @@ def _load_collective(ctx, args):
     return payload
 
 
+def print_defaults(task: str | None) -> int:
+    """``--print-defaults [TASK]``: the template deck on stdout (exit 2: unknown task)."""
+    from hpcspin.deck.template import template
+
+    try:
+        text = template(task)
+    except ValueError as exc:
+        print(f"python -m hpcspin: error: --print-defaults: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.print_defaults is not None:
+        return print_defaults(args.print_defaults or None)
     if not args.deck:
         build_parser().print_usage(sys.stderr)
         print("python -m hpcspin: error: a deck file is required", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Domain-wall observables and initial states (docs/physics.md). Pure numpy.
+"""Domain-wall observables (docs/physics.md). Pure numpy.
 
 Walls lie across the transport direction x. The profile is the row-averaged S^z per
 column x (the chain: S^z itself); the wall centre X is where it changes sign, linearly
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hpcspin.errors import HpcspinError
+from hpcspin.hamiltonian.textures import domain_wall, wall_angles  # noqa: F401  (re-exported)
 from hpcspin.lattice import Lattice
 
 
@@ -108,40 +109,96 @@ def magnetisation(spins: np.ndarray, valid: np.ndarray | None = None) -> np.ndar
     return s.reshape(-1, 3).sum(axis=0)
 
 
-def wall_angles(x: np.ndarray, x0: float, width: float) -> np.ndarray:
-    """Polar angle of the Walker profile theta = 2 atan(exp((x - X0) / lambda))."""
-    if width <= 0:
-        raise HpcspinError(f"wall width must be > 0, got {width}")
-    return 2.0 * np.arctan(np.exp((np.asarray(x, dtype=float) - x0) / width))
+def link_walls(centres: np.ndarray, max_jump: float = 2.0) -> np.ndarray:
+    """Tracks of individual walls from the per-frame wall centres.
 
-
-def domain_wall(
-    n: int | Lattice, x0: float, width: float, kind: str = "bloch", phi: float | None = None
-) -> np.ndarray:
-    """A 180-degree wall: S^z = +1 on the left, -1 on the right (docs/physics.md).
-
-    theta_i = 2 atan(exp((x_i - X0) / lambda)); S = (sin th cos phi, sin th sin phi,
-    cos th). Bloch wall: rotation in the y-z plane (phi = pi/2); Neel: x-z plane
-    (phi = 0).
+    Frame by frame, each known wall takes the nearest centre within ``max_jump``
+    (closest pairs first, each centre used once); a centre left over starts a new
+    track, and a wall without a centre ends (it annihilated or left the sample).
 
     Args:
-        n: number of chain sites, or a Lattice (x_i = column index, same in every row).
-        x0: centre X0 in site units (e.g. 29.5 for the middle bond of 60 sites).
-        width: lambda (e.g. sqrt(J_H / (2 K))).
-        kind: "bloch" or "neel"; ignored if phi is given.
-        phi: azimuth of the in-wall spin direction, overrides kind.
+        centres: (n_frames, k) centres of each frame (any order, NaN-padded), as in
+            the trajectory's ``wall_centres`` dataset.
+        max_jump: largest move of a wall between two frames (column units).
 
     Returns:
-        (N, 3) unit spins.
+        (n_frames, n_tracks) positions of each wall, NaN where it does not exist;
+        tracks ordered by first appearance, then by position.
     """
-    if phi is None:
-        # exact in-plane directions, so the out-of-plane component is exactly zero
-        dirs = {"bloch": (0.0, 1.0), "neel": (1.0, 0.0)}
-        if kind not in dirs:
-            raise HpcspinError(f"domain wall kind must be 'bloch' or 'neel', got {kind!r}")
-        cphi, sphi = dirs[kind]
-    else:
-        cphi, sphi = np.cos(phi), np.sin(phi)
-    x = n.coords[:, 0] if isinstance(n, Lattice) else np.arange(int(n))
-    th = wall_angles(x, x0, width)
-    return np.stack([np.sin(th) * cphi, np.sin(th) * sphi, np.cos(th)], axis=-1)
+    c = np.asarray(centres, dtype=float).reshape(len(centres), -1)
+    rows: list[list[float]] = []  # per track: positions per frame
+    active: list[int] = []  # track ids alive in the previous frame
+    for f, frame in enumerate(c):
+        xs = np.sort(frame[np.isfinite(frame)])
+        last = np.array([rows[j][f - 1] for j in active])
+        taken, matched = np.zeros(xs.size, bool), {}
+        if last.size and xs.size:
+            d = np.abs(last[:, None] - xs[None, :])
+            for a, b in zip(*np.unravel_index(np.argsort(d, axis=None), d.shape), strict=True):
+                if d[a, b] > max_jump:
+                    break
+                if a not in matched and not taken[b]:
+                    matched[a], taken[b] = b, True
+        for j in range(len(rows)):
+            rows[j].append(np.nan)
+        for a, b in matched.items():
+            rows[active[a]][f] = xs[b]
+        active = [active[a] for a in matched]
+        for b in np.nonzero(~taken)[0]:
+            rows.append([np.nan] * f + [xs[b]])
+            active.append(len(rows) - 1)
+    return np.array(rows, dtype=float).T.reshape(len(c), len(rows))
+
+
+def wall_report(
+    t: np.ndarray,
+    centres: np.ndarray,
+    length: int,
+    t_min: float,
+    t_max: float,
+    edge: float = 1.0,
+) -> dict:
+    """Per-wall velocities and walls that left the sample, for the run summary.
+
+    Args:
+        t: (n_frames,) times.
+        centres: (n_frames, k) wall centres per frame (trajectory ``wall_centres``).
+        length: L, columns of the sample (edges at 0 and L - 1).
+        t_min: start of the velocity fit window.
+        t_max: end of the velocity fit window.
+        edge: a wall whose last position is within this distance of an edge and
+            that disappears before the last frame has left the sample.
+
+    Returns:
+        ``n_walls_start``, ``n_walls_end``, ``wall_velocities`` (per track, fit over
+        the window; None with fewer than 2 points there), ``wall_x_start`` and
+        ``wall_x_end`` per track (None where absent), ``walls_left`` (track, time,
+        side) and ``warnings`` (text lines).
+    """
+    t = np.asarray(t, dtype=float)
+    tracks = link_walls(centres)
+    out: dict = {"n_walls_start": 0, "n_walls_end": 0, "wall_velocities": []}
+    out.update(wall_x_start=[], wall_x_end=[], walls_left=[], warnings=[])
+    if tracks.size == 0:
+        return out
+    alive = np.isfinite(tracks)
+    out["n_walls_start"], out["n_walls_end"] = int(alive[0].sum()), int(alive[-1].sum())
+    for j in range(tracks.shape[1]):
+        x, ok = tracks[:, j], alive[:, j]
+        try:
+            v = wall_velocity(t, x, t_min, t_max)
+        except HpcspinError:
+            v = None
+        out["wall_velocities"].append(v)
+        out["wall_x_start"].append(float(x[ok][0]))
+        out["wall_x_end"].append(float(x[-1]) if ok[-1] else None)
+        last = int(np.nonzero(ok)[0][-1])
+        xl = float(x[last])
+        side = "left" if xl < edge else "right" if xl > length - 1 - edge else None
+        if last < len(t) - 1 and side is not None:
+            out["walls_left"].append({"wall": j, "time": float(t[last]), "side": side})
+            out["warnings"].append(
+                f"wall {j} left the sample at the {side} edge at t = {t[last]:.4g} "
+                f"(last seen at X = {xl:.3f}); a longer sample or a shorter run keeps it"
+            )
+    return out

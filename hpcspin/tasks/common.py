@@ -67,6 +67,7 @@ def negf_engine_from(cfg, lattice, comm=None):
         tol=cfg.negf.tol,
         comm=comm,
         groups=groups,
+        scheme=cfg.negf.scheme,
     )
 
 
@@ -85,8 +86,6 @@ def initial_spins(cfg, lattice: Lattice, comm=None) -> np.ndarray:
     Walls lie across x (same profile in every row). Several walls alternate in sign
     and are evenly spaced. ``noise`` tilts each spin by a random small rotation.
     """
-    from hpcspin.dynamics.observables import domain_wall
-
     s = cfg.spins
     n = lattice.n_sites
     if s.initial == "uniform":
@@ -101,7 +100,7 @@ def initial_spins(cfg, lattice: Lattice, comm=None) -> np.ndarray:
 
         spins = agree(comm, read_spins_file, s.file, n)
     else:
-        spins = _walls(cfg, lattice, domain_wall)
+        spins = _walls(cfg, lattice)
     if s.noise > 0:
         g = np.random.default_rng([cfg.run.seed, 2])
         spins = spins + s.noise * g.normal(size=spins.shape)
@@ -109,27 +108,14 @@ def initial_spins(cfg, lattice: Lattice, comm=None) -> np.ndarray:
     return np.ascontiguousarray(spins, dtype=np.float64)
 
 
-def _walls(cfg, lattice, domain_wall) -> np.ndarray:
+def _walls(cfg, lattice) -> np.ndarray:
+    from hpcspin.hamiltonian.textures import alternating_walls, domain_wall
+
     s = cfg.spins
-    L, lam = lattice.length, wall_width(cfg)
     if s.walls == 1:
-        x0 = s.wall_center if s.wall_center >= 0 else (L - 1) / 2.0
-        return domain_wall(lattice, x0, lam, kind=s.wall_kind)
-    # Alternating walls at the centres of equal segments: +z | -z | +z ...
-    x = lattice.coords[:, 0].astype(float)
-    theta = np.zeros_like(x)
-    seg = L / s.walls
-    for k in range(s.walls):
-        xk = (k + 0.5) * seg - 0.5
-        up = k % 2 == 0
-        th = 2.0 * np.arctan(np.exp((x - xk) / lam))
-        lo, hi = k * seg - 0.5, (k + 1) * seg - 0.5
-        m = (x > lo) & (x <= hi) if k else x <= hi
-        theta[m] = th[m] if up else np.pi - th[m]
-    phi = np.pi / 2 if s.wall_kind == "bloch" else 0.0
-    return np.stack(
-        [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], axis=1
-    )
+        x0 = s.wall_center if s.wall_center >= 0 else (lattice.length - 1) / 2.0
+        return domain_wall(lattice, x0, wall_width(cfg), kind=s.wall_kind)
+    return alternating_walls(lattice, s.walls, wall_width(cfg), s.wall_kind)
 
 
 def prepare_output_dir(cfg, ctx) -> str:

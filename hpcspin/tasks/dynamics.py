@@ -280,7 +280,7 @@ def _loop(sim: Simulation, cfg, out: str, state: RunState) -> None:
 
 
 def _finish(sim: Simulation, cfg, out: str, state: RunState, wall: float, steps_done: int) -> None:
-    from hpcspin.dynamics.observables import wall_velocity
+    from hpcspin.dynamics.observables import wall_report, wall_velocity
     from hpcspin.io.trajectory import read_trajectory
 
     sim.comm.Barrier()
@@ -314,6 +314,11 @@ def _finish(sim: Simulation, cfg, out: str, state: RunState, wall: float, steps_
         "integrator": cfg.dynamics.integrator,
         "dt": cfg.dynamics.dt,
     }
+    centres = traj.get("wall_centres", x[:, None])  # older trajectories: wall_x only
+    walls = wall_report(t, centres, lat.length, t_end / 2, t_end)
+    for line in walls.pop("warnings"):
+        log.warning("%s", line)
+    summary.update(walls)
     write_json(os.path.join(out, "summary.json"), summary)
     log.info(
         "done: v = %.6g sites/t over t in [%g, %g]; %d steps in %.1f s",
