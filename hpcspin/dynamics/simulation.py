@@ -164,7 +164,7 @@ class _Watched:
 
     def __init__(self, provider, watch: _Watch):
         self._p, self._watch = provider, watch
-        self._what = f"force provider {getattr(provider, 'label', type(provider).__name__)}"
+        self._what = f"force provider '{getattr(provider, 'name', type(provider).__name__)}'"
 
     def owned_field(self, grid, decomp, halo_exchanger) -> np.ndarray:
         h = self._p.owned_field(grid, decomp, halo_exchanger)
