@@ -205,3 +205,13 @@ def test_no_fault_runs_complete(work):
         deck, sets = deck_of(task, work, f"{task}-clean")
         rc, out, _ = hpcspin(deck, 2, None, work, *sets)
         assert rc == 0, out[-3000:]
+
+
+def test_model_file_not_written_by_hpcspin_is_not_overwritten(work):
+    """(Uses this module's dataset.) train refuses, before training, to replace a file
+    that is not an hpcspin model."""
+    target = work / "precious.pt"
+    target.write_bytes(b"someone's file")
+    rc, out, _ = hpcspin(work / "train.toml", 1, None, work, f'model.file="{target}"')
+    assert rc == 2 and "not a file hpcspin wrote: refusing to overwrite" in out, out[-2000:]
+    assert "Traceback" not in out and target.read_bytes() == b"someone's file"
