@@ -25,8 +25,10 @@ import torch
 
 from hpcspin.ml.kernels import _cross, _plan, _region, grid_basis
 
-#: Centre cells per block (features of a block fit in L2; measured best of 1k-16k).
+#: Centre cells per block on CPU (features of a block fit in L2; measured best of 1k-16k).
 BLOCK_SITES = 4096
+#: On a GPU: large blocks, so that kernel launches do not dominate.
+GPU_BLOCK_SITES = 1 << 21
 
 
 def _dsilu(a: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
@@ -243,7 +245,8 @@ def local_fields(model, sm, v, sp, vp, glob, halo) -> dict:
     grads = {t.name: torch.zeros_like(spc) for t in model.terms if t.kind != "vector"}
     sums = {t.name: sm.new_zeros(b) for t in model.terms if t.kind != "vector"}
     vec = None
-    step = max(1, BLOCK_SITES // (b * oy))
+    per_block = BLOCK_SITES if sm.device.type == "cpu" else GPU_BLOCK_SITES
+    step = max(1, per_block // (b * oy))
     for xs in range(0, ox, step):
         cx = min(step, ox - xs)
         block = (px + hx + xs, cx, py + hy, oy)
