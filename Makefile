@@ -17,6 +17,9 @@ SYS_PKGS    := openmpi-bin libopenmpi-dev python3-mpi4py python3-h5py-mpi python
                python3-petsc4py-complex python3-scipy python3-matplotlib python3-venv \
                python3-pip python3-dev
 TORCH_VER   := 2.13.0
+# numba: compiled NEGF chain kernels (optional at run time: numpy fallback); this version
+# installs against Debian's numpy 1.24 without upgrading it.
+NUMBA_VER   := 0.59.1
 PYTEST      := $(PY) -m pytest -p no:cacheprovider
 
 .PHONY: setup test test-serial test-mpi lint demo bench test-slurm clean
@@ -35,6 +38,7 @@ $(STAMPS)/venv: $(STAMPS)/system
 	@echo "== creating $(VENV) (Debian's python, system site packages)"
 	/usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q torch==$(TORCH_VER)
+	$(PY) -m pip install -q numba==$(NUMBA_VER)
 	@touch $@
 
 $(STAMPS)/project: $(STAMPS)/venv setup.cfg pyproject.toml

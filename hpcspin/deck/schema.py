@@ -110,6 +110,13 @@ class NegfSection:
         kind=int,
         ge=1,
     )
+    scheme: str = opt(
+        "reference",
+        doc="NEGF kernels: 'reference' (numpy; bit-identical to earlier versions) or 'fast' "
+        "(compiled chain kernels if numba is installed; warm-started grids in dynamics)",
+        kind=str,
+        choices=("reference", "fast"),
+    )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from hpcspin.hamiltonian.spin import SpinParams, classical_energy_grid, classical_field_grid
+from hpcspin.negf.warm import WarmStart
 
 
 class ClassicalForce:
@@ -102,14 +103,20 @@ class NEGFForce:
 
     Collective over the engine's communicator: every rank gathers all spins, the
     engine splits its energy points over ranks, every rank takes its owned sites.
+    With an engine of scheme "fast" each evaluation starts from the previous one's
+    converged window grid (:class:`~hpcspin.negf.warm.WarmStart`; ``warm_start``
+    overrides).
     """
 
     halo = (0, 0)
     name = "negf"
 
-    def __init__(self, engine, comm, bias: float):
+    def __init__(self, engine, comm, bias: float, warm_start: bool | None = None):
         self.engine, self.comm, self.bias = engine, comm, float(bias)
         self.last_current = float("nan")
+        if warm_start is None:
+            warm_start = getattr(engine, "scheme", "reference") == "fast"
+        self.warm = WarmStart() if warm_start else None
 
     def set_bias(self, bias: float) -> None:
         """Change the bias (relaxation at V = 0, then the drive)."""
@@ -119,7 +126,7 @@ class NEGFForce:
         """NEGF field on the owned block."""
         owned = grid[decomp.owned_slice]
         spins = decomp.gather(self.comm, owned, root=None)
-        res = self.engine.compute(spins, bias=self.bias)
+        res = self.engine.compute(spins, bias=self.bias, warm=self.warm)
         self.last_current = float(res.current)
         return decomp.owned_from_global(res.field)
 

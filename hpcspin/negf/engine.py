@@ -28,12 +28,15 @@ from hpcspin.negf.quadrature import Partition, adaptive_integrate, map_blocks, p
 from hpcspin.negf.resonances import resonance_breakpoints
 from hpcspin.negf.solvers import get_solver
 from hpcspin.negf.system import OpenSystem
+from hpcspin.negf.warm import CachedLeads, WarmStart
 
 log = get_logger("negf")
 
 #: Default accuracy knob; measured errors in docs/negf.md (max |delta s_i| << 1e-6).
 DEFAULT_TOL = 1e-6
 _N_EXTRA = 8  # j^L_a (4), j^R_a (4)
+#: Integration schemes (see NEGFEngine).
+SCHEMES = ("reference", "fast")
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,9 @@ class NEGFEngine:
             isolated centre ("auto": when 2N <= 2000).
         block_intervals: quadrature intervals per work block (default from N).
         solver_options: extra keyword arguments of the solver (e.g. PETSc options).
+        scheme: "reference" (the numpy kernels: results bit-identical to earlier
+            versions) or "fast" (compiled chain kernels when numba is installed, and
+            warm starts for callers that pass a :class:`WarmStart`); see docs/negf.md.
     """
 
     def __init__(
@@ -185,6 +191,7 @@ class NEGFEngine:
         resonances: str | bool = "auto",
         block_intervals: int | None = None,
         solver_options: dict | None = None,
+        scheme: str = "reference",
     ):
         self.lattice = lattice
         self.params = electrons or ElectronParams()
@@ -200,10 +207,17 @@ class NEGFEngine:
         self.solver_comm = None
         if comm is not None and self.part.n_groups < comm.Get_size():
             self.solver_comm = comm.Split(self.part.group, comm.Get_rank())
+        if scheme not in SCHEMES:
+            raise HpcspinError(f"scheme = {scheme!r}: choose from {SCHEMES}")
+        self.scheme = scheme
         self.solver_options = dict(solver_options or {})
+        if scheme == "fast" and solver == "rgf":
+            self.solver_options.setdefault("compiled", True)
         self.eq_method, self.resonances = eq_method, resonances
         p = self.params
         self.leads = Leads(lattice, p.lead, p.t_lead, p.t_contact, p.gamma, method=lead_method)
+        if scheme == "fast":
+            self.leads = CachedLeads(self.leads)
         self.block_intervals = block_intervals or default_block_intervals(
             lattice.length, lattice.width
         )
@@ -229,6 +243,7 @@ class NEGFEngine:
         mu: float | None = None,
         transmission_energies=None,
         want_transmission_energies=None,
+        warm: WarmStart | None = None,
     ) -> NEGFResult:
         """All observables of one spin configuration. Collective over comm.
 
@@ -238,6 +253,8 @@ class NEGFEngine:
             mu: mean chemical potential (default: the parameters').
             transmission_energies: energies where T(E) is wanted (optional).
             want_transmission_energies: alias of ``transmission_energies``.
+            warm: grid of the previous evaluation of a sequence (dynamics), updated in
+                place; None: a cold start (see :class:`WarmStart`).
 
         Returns:
             NEGFResult.
@@ -246,27 +263,53 @@ class NEGFEngine:
         v = p.bias if bias is None else float(bias)
         mu0 = p.mu if mu is None else float(mu)
         mu_l, mu_r = mu0 + 0.5 * v, mu0 - 0.5 * v
-        temp = p.temperature
         system = self.system(spins)
         solver = self.make_solver(system)
-        n = system.n_sites
-        m = 4 * n + _N_EXTRA
-        bounds = system.spectral_bounds()
-        eq = plan_equilibrium(
+        eq = self._plan_equilibrium(system, mu_r)
+        window = self._plan_window(system, mu_l, mu_r, warm, (v, mu0))
+        total, err, npts, info = self._integrate(solver, system, eq, window, mu_l, mu_r)
+        if warm is not None and window:
+            warm.update((v, mu0), info.pop("grid"), info["quad_points"])
+        info.pop("grid", None)
+        res = self._result(total, eq, err, npts, info, system.n_sites)
+        te = transmission_energies
+        if te is None:
+            te = want_transmission_energies
+        if te is not None:
+            res.energies = np.asarray(te, dtype=float)
+            res.transmission = self._transmission(solver, system, res.energies)
+        return res
+
+    # -- steps of compute ------------------------------------------------------------
+    def _plan_equilibrium(self, system, mu_r: float):
+        return plan_equilibrium(
             mu_r,
-            temp,
-            bounds,
+            self.params.temperature,
+            system.spectral_bounds(),
             self.tol,
             method=self.eq_method,
             wide_band=self.leads.energy_independent,
         )
+
+    def _plan_window(self, system, mu_l, mu_r, warm, key) -> list:
+        """Window segments; resonance seeds on cold starts, the last grid on warm ones."""
         band = None if self.leads.energy_independent else self.leads.band_bounds()
+        temp = self.params.temperature
         window = plan_window(mu_l, mu_r, temp, self.tol, self._band_edges(), band)
-        if window:
-            seeds = self._seeds(system, window[0].origin, window[-1].origin + window[-1].width)
-            for seg in window:
-                seg.add_energies(seeds)
-        segments = list(eq.segments) + window
+        if not window:
+            return window
+        grid = warm.grid_for(key, len(window)) if warm is not None else None
+        if grid is not None:
+            for seg, bp in zip(window, grid):
+                seg.breakpoints = bp
+            return window
+        seeds = self._seeds(system, window[0].origin, window[-1].origin + window[-1].width)
+        for seg in window:
+            seg.add_energies(seeds)
+        return window
+
+    def _integrand(self, solver, system, segments, mu_l, mu_r, m):
+        temp, n = self.params.temperature, system.n_sites
 
         def integrand(k: int, u: np.ndarray) -> np.ndarray:
             seg = segments[k]
@@ -281,45 +324,48 @@ class NEGFEngine:
             )
             return vals
 
-        pole_part = self._pole_sum(solver, eq.poles, eq.pole_weights, m)
-        total = pole_part
-        err, npts, info = (
-            eq.fixed_error,
-            len(eq.poles),
-            {"eq_method": eq.method, "poles": len(eq.poles)},
+        return integrand
+
+    def _integrate(self, solver, system, eq, window, mu_l, mu_r):
+        """Pole sum plus adaptive quadrature: (total (4N + 8,), error, points, info)."""
+        n = system.n_sites
+        m = 4 * n + _N_EXTRA
+        segments = list(eq.segments) + window
+        total = self._pole_sum(solver, eq.poles, eq.pole_weights, m)
+        err, npts = eq.fixed_error, len(eq.poles)
+        info = {"eq_method": eq.method, "poles": len(eq.poles)}
+        if not segments:
+            return total, err, npts, info
+        q = adaptive_integrate(
+            self._integrand(solver, system, segments, mu_l, mu_r, m),
+            [s.breakpoints for s in segments],
+            self.tol,
+            part=self.part,
+            block_intervals=self.block_intervals,
+            fixed_error=eq.fixed_error,
+            on_round=_RoundReport(n, len(eq.poles)),
         )
-        if segments:
-            q = adaptive_integrate(
-                integrand,
-                [s.breakpoints for s in segments],
-                self.tol,
-                part=self.part,
-                block_intervals=self.block_intervals,
-                fixed_error=eq.fixed_error,
-                on_round=_RoundReport(n, len(eq.poles)),
+        info.update(
+            quad_points=q.n_points,
+            rounds=q.rounds,
+            intervals=q.n_intervals,
+            converged=q.converged,
+            grid=q.breakpoints[len(eq.segments) :],
+        )
+        if not q.converged:
+            log.warning(
+                "NEGF quadrature not converged: error estimate %.3g > tol %.3g", q.error, self.tol
             )
-            total = total + q.value
-            err += q.error
-            npts += q.n_points
-            info.update(
-                quad_points=q.n_points,
-                rounds=q.rounds,
-                intervals=q.n_intervals,
-                converged=q.converged,
-            )
-            if not q.converged:
-                log.warning(
-                    "NEGF quadrature not converged: error estimate %.3g > tol %.3g",
-                    q.error,
-                    self.tol,
-                )
+        return total + q.value, err + q.error, npts + q.n_points, info
+
+    def _result(self, total, eq, err, npts, info, n) -> NEGFResult:
         dens = total[: 4 * n].reshape(n, 4)
         dens[:, 0] += eq.constant
         jl, jr = total[4 * n : 4 * n + 4], total[4 * n + 4 :]
         s = dens[:, 1:].copy()
-        res = NEGFResult(
+        return NEGFResult(
             spin_density=s,
-            field=p.J * s,
+            field=self.params.J * s,
             charge_density=dens[:, 0].copy(),
             current=float(jr[0]),
             n_energy_points=int(npts),
@@ -329,15 +375,6 @@ class NEGFEngine:
             error_estimate=float(err),
             info=info,
         )
-        te = (
-            transmission_energies
-            if transmission_energies is not None
-            else (want_transmission_energies)
-        )
-        if te is not None:
-            res.energies = np.asarray(te, dtype=float)
-            res.transmission = self._transmission(solver, system, res.energies)
-        return res
 
     # -- pieces ----------------------------------------------------------------------
     def _band_edges(self) -> list[float]:
@@ -376,8 +413,7 @@ class NEGFEngine:
 
         def block(k):
             sl = blocks[k]
-            c = pauli_components(solver.diagonal_blocks(poles[sl])).real
-            return np.einsum("p,pna->na", weights[sl], c).ravel()
+            return solver.pole_terms(poles[sl], weights[sl]).ravel()
 
         out = np.zeros(m)
         for part in map_blocks(len(blocks), block, self.part):

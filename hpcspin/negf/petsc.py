@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hpcspin.errors import HpcspinError
-from hpcspin.negf.solvers import Solver, register
+from hpcspin.negf.solver_base import Solver, register
 
 try:
     from petsc4py import PETSc

@@ -121,6 +121,8 @@ class QuadResult:
         rounds: refinement rounds.
         converged: error <= tol.
         round_points: integrand evaluations of this rank in each round (balance check).
+        breakpoints: per segment, the sorted end points of the final intervals (the
+            grid a warm start begins from).
     """
 
     value: np.ndarray
@@ -130,6 +132,7 @@ class QuadResult:
     rounds: int
     converged: bool
     round_points: list = field(default_factory=list)
+    breakpoints: list = field(default_factory=list)
 
 
 def _error_estimate(vals, kr, gr, half, estimate: str) -> np.ndarray:
@@ -212,6 +215,103 @@ def _choose_splits(errs: np.ndarray, widths: np.ndarray, tol: float, scale: np.n
     return sorted(chosen)
 
 
+def _gk_block(func, blk: list, estimate: str):
+    """K15 values and per-interval error estimates of one block of intervals."""
+    a = np.array([it[1] for it in blk])
+    b = np.array([it[2] for it in blk])
+    half = 0.5 * (b - a)
+    u = (0.5 * (a + b))[:, None] + half[:, None] * GK_NODES[None, :]
+    vals = np.concatenate(
+        [func(seg, u[i0:i1].ravel()).reshape(i1 - i0, 15, -1) for seg, i0, i1 in _segment_runs(blk)]
+    )
+    kr = np.einsum("j,ijm->im", GK_WEIGHTS, vals) * half[:, None]
+    gr = np.einsum("j,ijm->im", GAUSS_WEIGHTS, vals) * half[:, None]
+    return kr, _error_estimate(vals, kr, gr, half, estimate)
+
+
+class _Intervals:
+    """Bookkeeping of the adaptive rounds: intervals, their blocks and K15 values.
+
+    Every rank holds the same ``active`` table (errors are gathered), and K15 values
+    of the blocks it computed (``local_k``).
+    """
+
+    def __init__(self, part: Partition):
+        self.part = part
+        self.active: dict[int, tuple] = {}  # interval id -> (seg, a, b, err, block id)
+        self.local_k: dict[int, np.ndarray] = {}  # interval id -> K (own blocks only)
+        self.block_members: list[list[int]] = []
+        self.next_id = 0
+
+    def run_round(self, func, pending, block_intervals, min_block, estimate) -> int:
+        """Evaluate ``pending`` in blocks; returns this rank's integrand evaluations."""
+        blocks = _split_blocks(pending, block_intervals, min_block)
+        first_block = len(self.block_members)
+        local_err, points = {}, 0
+        for kb, blk in enumerate(blocks):
+            bid = first_block + kb
+            ids = list(range(self.next_id, self.next_id + len(blk)))
+            self.next_id += len(blk)
+            self.block_members.append(ids)
+            if not self.part.mine(bid):
+                continue
+            kr, err = _gk_block(func, blk, estimate)
+            points += 15 * len(blk)
+            for j, i in enumerate(ids):
+                self.local_k[i] = kr[j]
+            local_err[bid] = err
+        errs_by_block = self.part.gather(local_err)
+        for kb, blk in enumerate(blocks):
+            bid = first_block + kb
+            for j, it in enumerate(blk):
+                self.active[self.block_members[bid][j]] = (*it, float(errs_by_block[bid][j]), bid)
+        return points
+
+    def table(self):
+        """(ids, errors, widths, scales) of the active intervals, in id order."""
+        keys = sorted(self.active)
+        errs = np.array([self.active[k][3] for k in keys])
+        widths = np.array([self.active[k][2] - self.active[k][1] for k in keys])
+        scale = np.array([max(abs(self.active[k][1]), abs(self.active[k][2])) for k in keys])
+        return keys, errs, widths, scale
+
+    def bisect(self, keys: list, chosen: list) -> list:
+        """Remove the chosen intervals; their halves, sorted, are the next pending list."""
+        pending = []
+        for i in chosen:
+            seg, a, b, _, _ = self.active.pop(keys[i])
+            self.local_k.pop(keys[i], None)
+            m = 0.5 * (a + b)
+            pending += [(seg, a, m), (seg, m, b)]
+        pending.sort()
+        return pending
+
+    def total(self) -> np.ndarray:
+        """Per-block partial sums of the surviving intervals, added in block order."""
+        final = set(self.active)
+
+        def partial(bid):
+            acc = None
+            for i in self.block_members[bid]:
+                if i in final:
+                    acc = self.local_k[i].copy() if acc is None else acc + self.local_k[i]
+            return acc
+
+        partials = map_blocks(len(self.block_members), partial, self.part)
+        value = None
+        for p in partials:
+            if p is not None:
+                value = p.copy() if value is None else value + p
+        return value
+
+    def breakpoints(self, n_segments: int) -> list[np.ndarray]:
+        """Per segment, the sorted end points of the active intervals."""
+        ends: list[list[float]] = [[] for _ in range(n_segments)]
+        for seg, a, b, _, _ in self.active.values():
+            ends[seg] += [a, b]
+        return [np.unique(np.array(e, dtype=float)) for e in ends]
+
+
 def adaptive_integrate(
     func: Callable[[int, np.ndarray], np.ndarray],
     breakpoints: list[np.ndarray],
@@ -252,54 +352,14 @@ def adaptive_integrate(
         for a, b in zip(bp[:-1], bp[1:])
         if b > a
     ]
-    active: dict[int, tuple] = {}  # interval id -> (seg, a, b, err, block id)
-    local_k: dict[int, np.ndarray] = {}  # interval id -> K (owned blocks only)
-    block_members: list[list[int]] = []
-    next_id, n_points, rounds = 0, 0, 0
-    round_points: list[int] = []
+    book = _Intervals(part)
+    n_points, rounds, round_points = 0, 0, []
     budget = max(tol - fixed_error, 0.5 * tol)
     while pending:
         rounds += 1
-        blocks = _split_blocks(pending, block_intervals, min_block)
-        round_points.append(0)
-        ids0 = next_id
-        first_block = len(block_members)
-        local_err = {}
-        for kb, blk in enumerate(blocks):
-            bid = first_block + kb
-            ids = list(range(next_id, next_id + len(blk)))
-            next_id += len(blk)
-            block_members.append(ids)
-            if not part.mine(bid):
-                continue
-            a = np.array([it[1] for it in blk])
-            b = np.array([it[2] for it in blk])
-            half = 0.5 * (b - a)
-            u = (0.5 * (a + b))[:, None] + half[:, None] * GK_NODES[None, :]
-            vals = np.concatenate(
-                [
-                    func(seg, u[i0:i1].ravel()).reshape(i1 - i0, 15, -1)
-                    for seg, i0, i1 in _segment_runs(blk)
-                ]
-            )
-            kr = np.einsum("j,ijm->im", GK_WEIGHTS, vals) * half[:, None]
-            gr = np.einsum("j,ijm->im", GAUSS_WEIGHTS, vals) * half[:, None]
-            err = _error_estimate(vals, kr, gr, half, estimate)
-            round_points[-1] += 15 * len(blk)
-            for j, i in enumerate(ids):
-                local_k[i] = kr[j]
-            local_err[bid] = err
+        round_points.append(book.run_round(func, pending, block_intervals, min_block, estimate))
         n_points += 15 * len(pending)
-        errs_by_block = part.gather(local_err)
-        for kb, blk in enumerate(blocks):
-            bid = first_block + kb
-            for j, it in enumerate(blk):
-                active[block_members[bid][j]] = (*it, float(errs_by_block[bid][j]), bid)
-        del ids0
-        keys = sorted(active)
-        errs = np.array([active[k][3] for k in keys])
-        widths = np.array([active[k][2] - active[k][1] for k in keys])
-        scale = np.array([max(abs(active[k][1]), abs(active[k][2])) for k in keys])
+        keys, errs, widths, scale = book.table()
         if on_round is not None:
             on_round(rounds, n_points, float(errs.sum()), budget)
         if errs.sum() <= budget or rounds >= max_rounds:
@@ -307,35 +367,15 @@ def adaptive_integrate(
         chosen = _choose_splits(errs, widths, budget, scale)
         if not chosen:
             break
-        pending = []
-        for i in chosen:
-            seg, a, b, _, _ = active.pop(keys[i])
-            local_k.pop(keys[i], None)
-            m = 0.5 * (a + b)
-            pending += [(seg, a, m), (seg, m, b)]
-        pending.sort()
-    # Final sum: per-block partial sums of the surviving intervals, added in block order.
-    final = set(active)
-
-    def partial(bid):
-        acc = None
-        for i in block_members[bid]:
-            if i in final:
-                acc = local_k[i].copy() if acc is None else acc + local_k[i]
-        return acc
-
-    partials = map_blocks(len(block_members), partial, part)
-    value = None
-    for p in partials:
-        if p is not None:
-            value = p.copy() if value is None else value + p
-    total_err = float(sum(v[3] for v in active.values()))
+        pending = book.bisect(keys, chosen)
+    total_err = float(sum(v[3] for v in book.active.values()))
     return QuadResult(
-        value=value,
+        value=book.total(),
         error=total_err,
         n_points=n_points,
-        n_intervals=len(active),
+        n_intervals=len(book.active),
         rounds=rounds,
         converged=total_err <= budget,
         round_points=round_points,
+        breakpoints=book.breakpoints(len(breakpoints)),
     )

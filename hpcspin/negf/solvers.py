@@ -1,5 +1,8 @@
 """Linear-algebra backends behind one interface, and their string registry.
 
+The interface and the registry live in :mod:`.solver_base` (which the PETSc backend
+imports); this module holds the RGF and dense backends and :func:`get_solver`.
+
 A solver is built for one :class:`~hpcspin.negf.system.OpenSystem` and answers two
 batched questions (n energies at once):
 
@@ -17,27 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from hpcspin.errors import HpcspinError
-from hpcspin.hamiltonian.sd import pauli_components
-from hpcspin.negf.observables import (
-    chain_injected_pauli,
-    end_currents,
-    injected_site_blocks,
-    lead_currents,
-)
+from hpcspin.negf import kernels
+from hpcspin.negf.observables import chain_injected_pauli, end_currents
 from hpcspin.negf.rgf import chain_column0_rows, rgf_column0, rgf_diagonal, scalar_coupling
-
-_REGISTRY: dict[str, type] = {}
-
-
-def register(name: str):
-    """Class decorator: make a solver available as ``get_solver(name)``."""
-
-    def deco(cls):
-        _REGISTRY[name] = cls
-        cls.name = name
-        return cls
-
-    return deco
+from hpcspin.negf.solver_base import _REGISTRY, Solver, register
 
 
 def get_solver(name: str) -> type:
@@ -61,38 +47,31 @@ def slice_to_site_blocks(g: np.ndarray) -> np.ndarray:
     return d.reshape(n, L * w, 2, 2)
 
 
-class Solver:
-    """Interface of the backends (see module docstring)."""
-
-    name = "base"
-
-    def __init__(self, system, comm=None, options_prefix: str = "hpcspin_negf_"):
-        self.system = system
-        self.comm = comm
-
-    def diagonal_blocks(self, z) -> np.ndarray:  # pragma: no cover - interface
-        """Site blocks G^r_ii(z), (n, N, 2, 2)."""
-        raise NotImplementedError
-
-    def first_column(self, energies) -> np.ndarray:  # pragma: no cover - interface
-        """First block column G^r_{x,0}(E), (n, L, b, b)."""
-        raise NotImplementedError
-
-    def window_terms(self, energies, gam_l, gam_r, weight) -> np.ndarray:
-        """Bias-window integrand rows (n, 4N + 8), each multiplied by ``weight`` (n,).
-
-        Columns: Pauli components (charge, s_x, s_y, s_z) of the site blocks of
-        G Gamma_L G^+ for every site, then j^L_a and j^R_a (see :mod:`.observables`).
-        """
-        col = self.first_column(energies)
-        dens = pauli_components(injected_site_blocks(col, gam_l)).real.reshape(len(col), -1)
-        jl, jr = lead_currents(col, gam_l, gam_r)
-        return np.concatenate([dens, jl, jr], axis=1) * weight[:, None]
-
-
 @register("rgf")
 class RGFSolver(Solver):
-    """Recursive Green's functions, batched over energies (the default)."""
+    """Recursive Green's functions, batched over energies (the default).
+
+    Args:
+        system: the open system.
+        comm: unused (energies are split by the engine).
+        compiled: use the compiled chain kernels of :mod:`.kernels` for the window
+            integrand and the pole sum of chains when numba is installed (otherwise, and
+            for strips, the numpy kernels).
+    """
+
+    def __init__(self, system, comm=None, compiled: bool = False, **kwargs):
+        super().__init__(system, comm, **kwargs)
+        self.coupling = scalar_coupling(system.v) if system.block == 2 else None
+        self.compiled = bool(compiled) and kernels.AVAILABLE and self.coupling is not None
+
+    def pole_terms(self, z, weight) -> np.ndarray:
+        """As :meth:`Solver.pole_terms`; compiled for chains when enabled."""
+        if not self.compiled:
+            return super().pole_terms(z, weight)
+        s = self.system
+        z = np.atleast_1d(np.asarray(z, dtype=complex))
+        sl, sr = s.self_energies(z)
+        return kernels.chain_pole_sum(s.hd, self.coupling, z, sl, sr, weight)
 
     def diagonal_blocks(self, z) -> np.ndarray:
         """Site blocks G^r_ii(z), (n, N, 2, 2)."""
@@ -115,8 +94,14 @@ class RGFSolver(Solver):
             return super().window_terms(energies, gam_l, gam_r, weight)
         e = np.atleast_1d(np.asarray(energies, dtype=complex))
         sl, sr = s.self_energies(e)
+        if self.compiled:
+            return self._compiled_window(e, sl, sr, gam_l, gam_r, weight)
         rows = chain_column0_rows(s.hd, s.v, e, sl, sr)
-        n, L = len(e), rows.shape[0]
+        return self._fused_rows(rows, gam_l, gam_r, weight)
+
+    @staticmethod
+    def _fused_rows(rows, gam_l, gam_r, weight) -> np.ndarray:
+        n, L = rows.shape[2], rows.shape[0]
         vals = np.empty((n, 4 * L + 8))
         dens = vals[:, : 4 * L].reshape(n, L, 4)
         chain_injected_pauli(rows, gam_l[:, 0, 0].real * weight, dens)
@@ -124,6 +109,17 @@ class RGFSolver(Solver):
         vals[:, 4 * L : 4 * L + 4] = jl * weight[:, None]
         vals[:, 4 * L + 4 :] = jr * weight[:, None]
         return vals
+
+    def _compiled_window(self, e, sl, sr, gam_l, gam_r, weight) -> np.ndarray:
+        gl, gr = gam_l[:, 0, 0].real, gam_r[:, 0, 0].real
+        degenerate = all(
+            np.array_equal(g[:, 0, 1], np.zeros(len(g))) and np.array_equal(g[:, 0, 0], g[:, 1, 1])
+            for g in (gam_l, gam_r)
+        )
+        if not degenerate:  # spin-dependent leads: the numpy kernels
+            rows = chain_column0_rows(self.system.hd, self.system.v, e, sl, sr)
+            return self._fused_rows(rows, gam_l, gam_r, weight)
+        return kernels.chain_window_terms(self.system.hd, self.coupling, e, sl, sr, gl, gr, weight)
 
 
 @register("dense")

@@ -67,6 +67,7 @@ def negf_engine_from(cfg, lattice, comm=None):
         tol=cfg.negf.tol,
         comm=comm,
         groups=groups,
+        scheme=cfg.negf.scheme,
     )
 
 

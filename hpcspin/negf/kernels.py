@@ -1,0 +1,284 @@
+"""Compiled chain kernels (numba), energies innermost; numpy fallback elsewhere.
+
+The chain (2x2 site blocks, scalar coupling c) spends its time in 2x2 complex
+inverses and products. The numpy kernels of :mod:`.rgf` issue about 25 numpy calls per
+site on rows of n energies, which is bound by call overhead at the batch sizes of the
+adaptive quadrature; these loops do the same recursions in one compiled call, with the
+energy index innermost (contiguous rows that the compiler vectorises) and the
+integrand reductions fused in, so no (n, N, 2, 2) intermediates are stored.
+
+Two kernels:
+
+* :func:`chain_window_terms`: the bias-window integrand of a chain: Pauli components
+  of the site blocks of G Gamma_L G^+ and the lead spin currents (from the end blocks
+  G_{0,0} and G_{L-1,0}), times the weights. Same recursion as ``rgf._chain_column0``.
+* :func:`chain_pole_sum`: sum_p w_p Re Tr[sigma_a G_xx(z_p)] per site (the Ozaki pole
+  sum), from a stored right sweep and a left sweep on the fly.
+
+Blocks are held as 4 numbers (entries 00, 01, 10, 11). The kernels are compiled on
+first use (cached on disk by numba). Without numba :data:`AVAILABLE` is False and the
+engine keeps the numpy path; the numpy kernels stay the reference the tests compare
+against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # numba is optional: the numpy kernels are the reference and the fallback.
+    import numba
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - depends on the installation
+    numba = None
+    AVAILABLE = False
+
+
+def _jit(fn):
+    if not AVAILABLE:
+        return fn
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+
+
+@_jit
+def _inv2(a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i, f):  # pragma: no cover - compiled
+    """Scaled inverse f [a0 a1; a2 a3]^-1 on split real/imaginary parts (8 reals out)."""
+    dr = a0r * a3r - a0i * a3i - a1r * a2r + a1i * a2i
+    di = a0r * a3i + a0i * a3r - a1r * a2i - a1i * a2r
+    m = f / (dr * dr + di * di)
+    rr, ri = dr * m, -di * m
+    return (
+        a3r * rr - a3i * ri,
+        a3r * ri + a3i * rr,
+        a1i * ri - a1r * rr,
+        -(a1r * ri + a1i * rr),
+        a2i * ri - a2r * rr,
+        -(a2r * ri + a2i * rr),
+        a0r * rr - a0i * ri,
+        a0r * ri + a0i * rr,
+    )
+
+
+@_jit
+def _window_loops(h, c2, cc, z, sl, sr, gw, dens, ends):  # pragma: no cover - compiled
+    # Split real/imaginary rows: h (L, 8), z (2, n), sl/sr/ends (8, n) as
+    # (re 00, im 00, re 01, im 01, re 10, im 10, re 11, im 11); g (L, 8, n).
+    L, n = h.shape[0], z.shape[1]
+    g = np.empty((L, 8, n))
+    # Right-connected gR_x = [z - h_x - SR_x]^-1 (SR_{L-1} = Sigma_R, SR_x = c2 gR_{x+1}).
+    for x in range(L - 1, 0, -1):
+        s = sr if x == L - 1 else g[x + 1]
+        f = 1.0 if x == L - 1 else c2
+        hx = h[x]
+        gx = g[x]
+        for k in range(n):
+            o = _inv2(
+                z[0, k] - hx[0] - f * s[0, k],
+                z[1, k] - hx[1] - f * s[1, k],
+                -hx[2] - f * s[2, k],
+                -hx[3] - f * s[3, k],
+                -hx[4] - f * s[4, k],
+                -hx[5] - f * s[5, k],
+                z[0, k] - hx[6] - f * s[6, k],
+                z[1, k] - hx[7] - f * s[7, k],
+                1.0,
+            )
+            gx[0, k], gx[1, k], gx[2, k], gx[3, k] = o[0], o[1], o[2], o[3]
+            gx[4, k], gx[5, k], gx[6, k], gx[7, k] = o[4], o[5], o[6], o[7]
+    q = sr if L == 1 else g[1]
+    fq = 1.0 if L == 1 else c2
+    p = np.empty((8, n))
+    h0 = h[0]
+    for k in range(n):
+        o = _inv2(
+            z[0, k] - h0[0] - sl[0, k] - fq * q[0, k],
+            z[1, k] - h0[1] - sl[1, k] - fq * q[1, k],
+            -h0[2] - sl[2, k] - fq * q[2, k],
+            -h0[3] - sl[3, k] - fq * q[3, k],
+            -h0[4] - sl[4, k] - fq * q[4, k],
+            -h0[5] - sl[5, k] - fq * q[5, k],
+            z[0, k] - h0[6] - sl[6, k] - fq * q[6, k],
+            z[1, k] - h0[7] - sl[7, k] - fq * q[7, k],
+            1.0,
+        )
+        p[0, k], p[1, k], p[2, k], p[3, k] = o[0], o[1], o[2], o[3]
+        p[4, k], p[5, k], p[6, k], p[7, k] = o[4], o[5], o[6], o[7]
+    ends[0] = p
+    cr, ci = cc.real, cc.imag
+    for x in range(L):
+        gx = g[x]
+        dx = dens[x]
+        for k in range(n):
+            p0r, p0i, p1r, p1i = p[0, k], p[1, k], p[2, k], p[3, k]
+            p2r, p2i, p3r, p3i = p[4, k], p[5, k], p[6, k], p[7, k]
+            if x > 0:  # G_{x,0} = c* gR_x G_{x-1,0}
+                b0r, b0i, b1r, b1i = gx[0, k], gx[1, k], gx[2, k], gx[3, k]
+                b2r, b2i, b3r, b3i = gx[4, k], gx[5, k], gx[6, k], gx[7, k]
+                t0r = b0r * p0r - b0i * p0i + b1r * p2r - b1i * p2i
+                t0i = b0r * p0i + b0i * p0r + b1r * p2i + b1i * p2r
+                t1r = b0r * p1r - b0i * p1i + b1r * p3r - b1i * p3i
+                t1i = b0r * p1i + b0i * p1r + b1r * p3i + b1i * p3r
+                t2r = b2r * p0r - b2i * p0i + b3r * p2r - b3i * p2i
+                t2i = b2r * p0i + b2i * p0r + b3r * p2i + b3i * p2r
+                t3r = b2r * p1r - b2i * p1i + b3r * p3r - b3i * p3i
+                t3i = b2r * p1i + b2i * p1r + b3r * p3i + b3i * p3r
+                p0r, p0i = cr * t0r - ci * t0i, cr * t0i + ci * t0r
+                p1r, p1i = cr * t1r - ci * t1i, cr * t1i + ci * t1r
+                p2r, p2i = cr * t2r - ci * t2i, cr * t2i + ci * t2r
+                p3r, p3i = cr * t3r - ci * t3i, cr * t3i + ci * t3r
+                p[0, k], p[1, k], p[2, k], p[3, k] = p0r, p0i, p1r, p1i
+                p[4, k], p[5, k], p[6, k], p[7, k] = p2r, p2i, p3r, p3i
+            w = gw[k]
+            up = w * (p0r * p0r + p0i * p0i + p1r * p1r + p1i * p1i)
+            dn = w * (p2r * p2r + p2i * p2i + p3r * p3r + p3i * p3i)
+            # A_01 = p r* + q s* (p, q: row 0; r, s: row 1)
+            ar = p0r * p2r + p0i * p2i + p1r * p3r + p1i * p3i
+            ai = p0i * p2r - p0r * p2i + p1i * p3r - p1r * p3i
+            dx[0, k] = up + dn
+            dx[1, k] = 2.0 * w * ar
+            dx[2, k] = -2.0 * w * ai
+            dx[3, k] = up - dn
+    ends[1] = p
+
+
+@_jit
+def _end_loops(ends, gl, gr, w, cur):  # pragma: no cover - compiled
+    # j^L_a = gl Tr[s_a (i(P - P^+) - gl P P^+)], j^R_a = gl gr Tr[s_a Q Q^+], times w;
+    # P = G_{0,0}, Q = G_{L-1,0} (rows of ends[0], ends[1]); spin-degenerate Gamma.
+    n = w.shape[0]
+    for k in range(n):
+        p0r, p0i, p1r, p1i = ends[0, 0, k], ends[0, 1, k], ends[0, 2, k], ends[0, 3, k]
+        p2r, p2i, p3r, p3i = ends[0, 4, k], ends[0, 5, k], ends[0, 6, k], ends[0, 7, k]
+        a, b = gl[k], gr[k]
+        pp00 = p0r * p0r + p0i * p0i + p1r * p1r + p1i * p1i
+        pp11 = p2r * p2r + p2i * p2i + p3r * p3r + p3i * p3i
+        pp01r = p0r * p2r + p0i * p2i + p1r * p3r + p1i * p3i
+        pp01i = p0i * p2r - p0r * p2i + p1i * p3r - p1r * p3i
+        m00 = -2.0 * p0i - a * pp00
+        m11 = -2.0 * p3i - a * pp11
+        m01r = -(p1i + p2i) - a * pp01r  # i (p1 - conj p2) = (-(p1i + p2i), p1r - p2r)
+        m01i = p1r - p2r - a * pp01i
+        f = a * w[k]
+        cur[0, k] = f * (m00 + m11)
+        cur[1, k] = f * 2.0 * m01r
+        cur[2, k] = -f * 2.0 * m01i
+        cur[3, k] = f * (m00 - m11)
+        q0r, q0i, q1r, q1i = ends[1, 0, k], ends[1, 1, k], ends[1, 2, k], ends[1, 3, k]
+        q2r, q2i, q3r, q3i = ends[1, 4, k], ends[1, 5, k], ends[1, 6, k], ends[1, 7, k]
+        qq00 = q0r * q0r + q0i * q0i + q1r * q1r + q1i * q1i
+        qq11 = q2r * q2r + q2i * q2i + q3r * q3r + q3i * q3i
+        qq01r = q0r * q2r + q0i * q2i + q1r * q3r + q1i * q3i
+        qq01i = q0i * q2r - q0r * q2i + q1i * q3r - q1r * q3i
+        g = a * b * w[k]
+        cur[4, k] = g * (qq00 + qq11)
+        cur[5, k] = g * 2.0 * qq01r
+        cur[6, k] = -g * 2.0 * qq01i
+        cur[7, k] = g * (qq00 - qq11)
+
+
+@_jit
+def _pole_loops(h, c2, z, sl, sr, w, out):  # pragma: no cover - compiled
+    L, n = h.shape[0], z.shape[0]
+    g = np.empty((L, 4, n), dtype=np.complex128)  # SR_x (right-connected self-energy)
+    for k in range(n):
+        g[L - 1, 0, k], g[L - 1, 1, k] = sr[0, k], sr[1, k]
+        g[L - 1, 2, k], g[L - 1, 3, k] = sr[2, k], sr[3, k]
+    for x in range(L - 1, 0, -1):
+        for k in range(n):
+            a0 = z[k] - h[x, 0] - g[x, 0, k]
+            a1 = -h[x, 1] - g[x, 1, k]
+            a2 = -h[x, 2] - g[x, 2, k]
+            a3 = z[k] - h[x, 3] - g[x, 3, k]
+            r = c2 / (a0 * a3 - a1 * a2)
+            g[x - 1, 0, k] = a3 * r
+            g[x - 1, 1, k] = -a1 * r
+            g[x - 1, 2, k] = -a2 * r
+            g[x - 1, 3, k] = a0 * r
+    s = np.empty((4, n), dtype=np.complex128)  # SL_x, carried along the left sweep
+    s[:, :] = sl
+    for x in range(L):
+        acc0, acc1, acc2, acc3 = 0.0, 0.0, 0.0, 0.0
+        for k in range(n):
+            b0 = z[k] - h[x, 0] - s[0, k]
+            b1 = -h[x, 1] - s[1, k]
+            b2 = -h[x, 2] - s[2, k]
+            b3 = z[k] - h[x, 3] - s[3, k]
+            a0, a1, a2, a3 = b0 - g[x, 0, k], b1 - g[x, 1, k], b2 - g[x, 2, k], b3 - g[x, 3, k]
+            r = 1.0 / (a0 * a3 - a1 * a2)
+            wk = w[k]
+            # G = [a3, -a1; -a2, a0] r; Re Tr[sigma_a G] per component.
+            acc0 += wk * ((a3 + a0) * r).real
+            acc1 += wk * (-(a1 + a2) * r).real
+            acc2 += wk * (1j * (a2 - a1) * r).real
+            acc3 += wk * ((a3 - a0) * r).real
+            rl = c2 / (b0 * b3 - b1 * b2)  # SL_{x+1} = c2 [z - h_x - SL_x]^-1
+            s[0, k], s[1, k], s[2, k], s[3, k] = b3 * rl, -b1 * rl, -b2 * rl, b0 * rl
+        out[x, 0] += acc0
+        out[x, 1] += acc1
+        out[x, 2] += acc2
+        out[x, 3] += acc3
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """(n, 2, 2) blocks -> (4, n) contiguous rows."""
+    return np.ascontiguousarray(np.asarray(a, dtype=complex).reshape(-1, 4).T)
+
+
+def _split(a: np.ndarray) -> np.ndarray:
+    """(n, 2, 2) complex blocks -> (8, n) rows (re, im of entries 00, 01, 10, 11)."""
+    return np.ascontiguousarray(np.asarray(a, dtype=complex).reshape(-1, 4).view(float).T)
+
+
+def chain_window_terms(hd, c: complex, z, sl, sr, gam_l, gam_r, weight) -> np.ndarray:
+    """Whole window integrand rows (n, 4L + 8) of a chain with spin-degenerate leads.
+
+    Args:
+        hd: (L, 2, 2) site blocks.
+        c: scalar coupling.
+        z: (n,) energies.
+        sl: (n, 2, 2) Sigma_L.
+        sr: (n, 2, 2) Sigma_R.
+        gam_l: (n,) real, Gamma_L = gam_l * 1.
+        gam_r: (n,) real, Gamma_R = gam_r * 1.
+        weight: (n,) real quadrature weights.
+
+    Returns:
+        Columns as :meth:`hpcspin.negf.solver_base.Solver.window_terms`: Pauli
+        components of the site blocks of G Gamma_L G^+, then j^L_a and j^R_a, all times
+        the weight.
+    """
+    z = np.atleast_1d(np.asarray(z, dtype=complex))
+    n, L = len(z), len(hd)
+    h = np.ascontiguousarray(np.asarray(hd, dtype=complex).reshape(L, 4).view(float))
+    dens = np.empty((L, 4, n))
+    ends = np.empty((2, 8, n))
+    w = np.ascontiguousarray(weight, dtype=float)
+    gl = np.ascontiguousarray(gam_l, dtype=float)
+    zs = np.ascontiguousarray(np.stack([z.real, z.imag]))
+    args = (abs(c) ** 2, complex(np.conj(c)), zs, _split(sl), _split(sr), gl * w, dens, ends)
+    _window_loops(h, *args)
+    vals = np.empty((n, 4 * L + 8))
+    vals[:, : 4 * L] = dens.reshape(4 * L, n).T
+    cur = np.empty((8, n))
+    _end_loops(ends, gl, np.ascontiguousarray(gam_r, dtype=float), w, cur)
+    vals[:, 4 * L :] = cur.T
+    return vals
+
+
+def chain_pole_sum(hd, c: complex, z, sl, sr, w) -> np.ndarray:
+    """Pole sum: sum_p w_p Re Tr[sigma_a G_xx(z_p)] for every site x, (L, 4). Compiled.
+
+    Args:
+        hd: (L, 2, 2) site blocks.
+        c: scalar coupling.
+        z: (n,) complex energies.
+        sl: (n, 2, 2) Sigma_L.
+        sr: (n, 2, 2) Sigma_R.
+        w: (n,) real weights.
+    """
+    h = np.ascontiguousarray(np.asarray(hd, dtype=complex).reshape(-1, 4))
+    z = np.ascontiguousarray(np.atleast_1d(np.asarray(z, dtype=complex)))
+    out = np.zeros((h.shape[0], 4))
+    w = np.ascontiguousarray(np.asarray(w, dtype=float))
+    _pole_loops(h, abs(c) ** 2, z, _rows(sl), _rows(sr), w, out)
+    return out

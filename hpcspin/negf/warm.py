@@ -1,0 +1,108 @@
+"""Warm starts of the window quadrature for sequences of nearby spin configurations.
+
+In dynamics the spins move little per step, so the converged grid of one field
+evaluation is close to what the next one needs. A :class:`WarmStart` carries the final
+interval breakpoints of the window segments from one evaluation to the next; the
+adaptive quadrature then starts from them and refines only where its error estimate
+asks (it never coarsens). A cold start (the usual initial grid plus resonance seeds) is
+taken on the first call, when the bias or mu changes, every ``max_reuse`` warm calls
+(which also refreshes the resonance seeds and drops refinements that the moving spins
+no longer need), and when the grid has grown by more than ``max_growth`` over the last
+cold start.
+
+Every decision depends only on the sequence of configurations and on the quadrature's
+own results, which are the same on every rank, so results stay bit-identical at any
+rank count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class WarmStart:
+    """State carried between field evaluations (one per sequence; see module docstring).
+
+    Attributes:
+        max_reuse: warm evaluations between two cold starts.
+        max_growth: a grid with more than this times the points of the last cold start
+            is dropped.
+        key: (bias, mu) of the stored grid.
+        grid: per window segment, the sorted breakpoints of the last final intervals.
+        cold_points: quadrature points of the last cold start.
+        reused: warm evaluations since the last cold start.
+        counts: number of cold and warm evaluations so far.
+    """
+
+    max_reuse: int = 200
+    max_growth: float = 2.0
+    key: tuple | None = None
+    grid: list | None = None
+    cold_points: int = 0
+    reused: int = 0
+    counts: dict = field(default_factory=lambda: {"cold": 0, "warm": 0})
+    _was_cold: bool = True
+
+    def grid_for(self, key: tuple, n_segments: int) -> list | None:
+        """Breakpoints to start from, or None for a cold start."""
+        usable = (
+            self.grid is not None
+            and key == self.key
+            and len(self.grid) == n_segments
+            and self.reused < self.max_reuse
+        )
+        self._was_cold = not usable
+        if not usable:
+            return None
+        self.reused += 1
+        return [np.array(bp) for bp in self.grid]
+
+    def update(self, key: tuple, grid: list, points: int) -> None:
+        """Record the final grid of the evaluation that just finished."""
+        self.key, self.grid = key, [np.array(bp) for bp in grid]
+        if self._was_cold:
+            self.counts["cold"] += 1
+            self.cold_points, self.reused = int(points), 0
+        else:
+            self.counts["warm"] += 1
+            if points > self.max_growth * max(1, self.cold_points):
+                self.grid = None
+
+    def reset(self) -> None:
+        """Forget the stored grid (the next evaluation starts cold)."""
+        self.grid, self.key = None, None
+
+
+class CachedLeads:
+    """A :class:`~hpcspin.negf.leads.Leads` whose self-energies are memoised by energy.
+
+    The leads do not depend on the spins, and a warm-started sequence evaluates the
+    same energies again and again (the same grid, the same poles), so their
+    self-energies are computed once. Keys are the exact bytes of the energy array;
+    the cache holds at most ``max_bytes`` of self-energies (oldest dropped first).
+    """
+
+    def __init__(self, leads, max_bytes: int = 32 << 20):
+        self._leads, self._cache, self.max_bytes, self.nbytes = leads, {}, int(max_bytes), 0
+
+    def __getattr__(self, name):
+        return getattr(self._leads, name)
+
+    def self_energies(self, z) -> tuple[np.ndarray, np.ndarray]:
+        """(Sigma_L, Sigma_R) as :meth:`Leads.self_energies` (cached)."""
+        z = np.asarray(z)
+        key = (z.dtype.str, z.shape, z.tobytes())
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._leads.self_energies(z)
+            size = hit[0].nbytes + hit[1].nbytes
+            while self._cache and self.nbytes + size > self.max_bytes:
+                old = self._cache.pop(next(iter(self._cache)))
+                self.nbytes -= old[0].nbytes + old[1].nbytes
+            if size <= self.max_bytes:
+                self._cache[key] = hit
+                self.nbytes += size
+        return hit
