@@ -69,7 +69,8 @@ def planned_outputs(cfg, restart: str | None = None) -> list[str]:
     task, out = cfg.run.task, cfg.output.dir
     j = os.path.join
     if task == "dynamics":
-        files = ["trajectory.h5", "checkpoints/checkpoint_<step>.h5", "summary.json"]
+        files = ["trajectory.h5", "trajectory.xdmf", "checkpoints/checkpoint_<step>.h5"]
+        files.append("summary.json")
         files += ["trajectory.png"] if cfg.output.plots else []
         return [j(out, f) for f in files]
     if task == "datagen":

@@ -14,6 +14,10 @@
 #                                               jobs waiting for this one now wait for it
 #      75  after SIGTERM without a warning   -> not resubmitted (scancel, or no --signal)
 #      1/2 crash / user error                -> job FAILED with that status
+#    After a signal the launcher's status can differ from the ranks' (mpirun itself
+#    signalled returns 1 while every rank checkpointed and exited 75): each rank appends
+#    "rank status" to $HPCSPIN_EXIT_FILE as it exits, and when every rank did so with
+#    the same 0 or 75, that status counts.
 #
 # Environment (all optional):
 #   HPCSPIN_PYTHON        interpreter (default: <project>/.venv/bin/python)
@@ -33,6 +37,7 @@ _hj_job_field() {
 _hj_on_signal() {
 	local sig=$1
 	_hj_trapped=1
+	_hj_signalled=1
 	if [[ $sig == USR1 ]]; then
 		_hj_warned=1
 		_hj_say "$(date '+%F %T') warned by SLURM (SIGUSR1): the ranks checkpoint and stop"
@@ -69,6 +74,22 @@ _hj_wait_srun() {
 		_hj_rc=$?
 		[[ $_hj_trapped == 1 ]] || return 0
 	done
+}
+
+# After a signal, the ranks' own statuses when every rank recorded the same 0 or 75 in
+# the exit file and the launcher says otherwise (e.g. mpirun, signalled itself, returns
+# 1). A rank that was killed or aborted records nothing: then the launcher's status
+# stands. Sets _hj_rc.
+_hj_rank_status() {
+	local n=$1 file=$2 codes ranks
+	[[ $_hj_signalled == 1 && $_hj_rc != 0 && $_hj_rc != 75 && -s $file ]] || return 0
+	codes=$(awk '{print $2}' "$file" | sort -u)
+	ranks=$(awk '{print $1}' "$file" | sort -u | wc -l)
+	if [[ $ranks == "$n" && ($codes == 75 || $codes == 0) ]]; then
+		_hj_say "the launcher returned $_hj_rc after the signal, but all $n ranks exited" \
+			"$codes: taking $codes"
+		_hj_rc=$codes
+	fi
 }
 
 # Submit the next segment of the chain; carries the allocation's shape, the deck and
@@ -144,6 +165,7 @@ hpcspin_job() {
 	again="sbatch $(printf '%q ' "$script" "$deck" "${args[@]}")"
 	local ntasks=${SLURM_NTASKS:-1} cpt=${SLURM_CPUS_PER_TASK:-1}
 	_hj_warned=0
+	_hj_signalled=0
 	_hj_srun_pid=""
 	trap '_hj_on_signal USR1' USR1
 	trap '_hj_on_signal TERM' TERM
@@ -190,12 +212,17 @@ hpcspin_job() {
 		# Each rank starts with SIGUSR1 ignored (kept across exec) until hpcspin installs
 		# its handler: SLURM may send the warning early (even seconds after the start),
 		# and the default action would kill a rank that is still importing.
+		# On a file system every node sees (the working directory), one per job.
+		export HPCSPIN_EXIT_FILE=$PWD/.hpcspin-exit.${SLURM_JOB_ID:-$$}
+		rm -f "$HPCSPIN_EXIT_FILE"
 		# shellcheck disable=SC2086  # HPCSPIN_SRUN_FLAGS is a list of words
 		srun --mpi=pmix --kill-on-bad-exit=1 --ntasks="$ntasks" --cpus-per-task="$cpt" \
 			${HPCSPIN_SRUN_FLAGS:-} /bin/sh -c 'trap "" USR1; exec "$@"' hpcspin-rank \
 			"$py" -m hpcspin "$deck" "${args[@]}" &
 		_hj_srun_pid=$!
 		_hj_wait_srun
+		_hj_rank_status "$ntasks" "$HPCSPIN_EXIT_FILE"
+		rm -f "$HPCSPIN_EXIT_FILE"
 		rc=$_hj_rc
 	fi
 

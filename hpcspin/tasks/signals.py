@@ -11,6 +11,7 @@ first safe point); one after the last loop is recorded and the task completes.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 
@@ -68,3 +69,29 @@ class SignalFlag:
     def local(self) -> int:
         """The signal seen by this rank (0: none); for callers that reduce it themselves."""
         return self.signum
+
+
+#: File to which every rank appends "rank status" as it exits (set by jobs/hpcspin_job.sh).
+EXIT_FILE_ENV = "HPCSPIN_EXIT_FILE"
+_RANK_VARS = ("PMIX_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID")
+
+
+def record_exit(code: int) -> None:
+    """Append this rank's exit status to ``$HPCSPIN_EXIT_FILE`` (if set).
+
+    A launcher that gets the signal itself may report a status of its own (mpirun
+    returns 1 on SIGTERM while every rank checkpoints and exits 75); the job templates
+    then go by the ranks' statuses. A rank ended by MPI_Abort or a kill writes nothing.
+    """
+    path = os.environ.get(EXIT_FILE_ENV)
+    if not path:
+        return
+    rank = next((os.environ[v] for v in _RANK_VARS if v in os.environ), "0")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{rank} {int(code)}\n".encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # only a hint for the templates; the status itself is returned as usual
