@@ -1,0 +1,149 @@
+"""Compiled chain kernels (scheme "fast") against the numpy kernels and dense inversion."""
+
+import numpy as np
+import pytest
+
+from hpcspin.lattice import make_lattice
+from hpcspin.negf import ElectronParams, NEGFEngine, get_solver, kernels
+from hpcspin.negf.solvers import RGFSolver
+from hpcspin.negf.warm import CachedLeads, WarmStart
+
+needs_numba = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
+
+
+def _spins(n, seed):
+    s = np.random.default_rng(seed).normal(size=(n, 3))
+    return s / np.linalg.norm(s, axis=1, keepdims=True)
+
+
+def _system(n, lead="tight-binding", seed=0):
+    lat = make_lattice("chain", n)
+    return NEGFEngine(lat, ElectronParams(lead=lead)).system(_spins(n, seed))
+
+
+def _rel(a, b):
+    return np.abs(a - b).max() / np.abs(b).max()
+
+
+@needs_numba
+@pytest.mark.parametrize("lead", ["tight-binding", "wide-band"])
+@pytest.mark.parametrize("n", [1, 2, 9, 40])
+def test_window_kernel_equals_numpy_and_dense(lead, n):
+    sy = _system(n, lead, seed=n)
+    e = np.linspace(-1.9, 0.4, 29)
+    gl, gr = sy.gammas(e)
+    w = np.random.default_rng(1).normal(size=len(e))
+    fast = RGFSolver(sy, compiled=True)
+    assert fast.compiled
+    got = fast.window_terms(e, gl, gr, w)
+    ref = RGFSolver(sy).window_terms(e, gl, gr, w)
+    dense = get_solver("dense")(sy).window_terms(e, gl, gr, w)
+    assert _rel(got, ref) < 1e-12
+    assert _rel(got, dense) < 1e-12
+
+
+@needs_numba
+@pytest.mark.parametrize("n", [1, 2, 9, 40])
+def test_pole_kernel_equals_numpy_and_dense(n):
+    sy = _system(n, seed=10 + n)
+    z = -1.0 + np.linspace(-2, 2, 7) + 1j * np.geomspace(0.01, 3, 7)
+    w = np.random.default_rng(2).normal(size=len(z))
+    got = RGFSolver(sy, compiled=True).pole_terms(z, w)
+    assert _rel(got, RGFSolver(sy).pole_terms(z, w)) < 1e-12
+    assert _rel(got, get_solver("dense")(sy).pole_terms(z, w)) < 1e-12
+
+
+@needs_numba
+def test_window_kernel_independent_of_the_batch():
+    """Each energy's row is bit-identical in any batch (what rank independence needs)."""
+    sy = _system(30, seed=3)
+    e = np.linspace(-1.8, 0.2, 23)
+    gl, gr = sy.gammas(e)
+    w = np.ones(len(e))
+    solver = RGFSolver(sy, compiled=True)
+    whole = solver.window_terms(e, gl, gr, w)
+    for part in (slice(0, 1), slice(3, 11), slice(5, 23)):
+        got = solver.window_terms(e[part], gl[part], gr[part], w[part])
+        assert np.array_equal(got, whole[part])
+
+
+def test_numpy_fallback_without_numba(monkeypatch):
+    """Without numba, scheme "fast" runs the numpy kernels: results equal "reference"."""
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    lat = make_lattice("chain", 20)
+    s = _spins(20, 4)
+    fast = NEGFEngine(lat, ElectronParams(bias=0.5), scheme="fast", tol=1e-5)
+    assert not fast.make_solver(fast.system(s)).compiled
+    a = fast.compute(s)
+    b = NEGFEngine(lat, ElectronParams(bias=0.5), tol=1e-5).compute(s)
+    assert np.array_equal(a.spin_density, b.spin_density) and a.current == b.current
+
+
+@pytest.mark.parametrize("n,seed", [(60, None), (30, 7)])
+def test_fast_scheme_within_tol_of_reference(n, seed):
+    lat = make_lattice("chain", n)
+    if seed is None:  # the reference wall
+        x = (np.arange(n) - (n - 1) / 2) / np.sqrt(5.0)
+        th = 2 * np.arctan(np.exp(x))
+        s = np.stack([0 * th, np.sin(th), np.cos(th)], axis=1)
+    else:
+        s = _spins(n, seed)
+    p = ElectronParams(bias=0.5)
+    tol = 1e-6
+    a = NEGFEngine(lat, p, tol=tol, scheme="fast").compute(s)
+    b = NEGFEngine(lat, p, tol=tol).compute(s)
+    assert np.abs(a.spin_density - b.spin_density).max() < tol
+    assert abs(a.current - b.current) < tol
+
+
+def test_warm_start_agrees_with_cold_start_within_tol():
+    """A sequence of nearby configurations: warm-started results within tol of cold ones."""
+    n, tol = 40, 1e-6
+    lat = make_lattice("chain", n)
+    eng = NEGFEngine(lat, ElectronParams(bias=0.4), tol=tol, scheme="fast")
+    base = _spins(n, 5)
+    kick = _spins(n, 6)
+    warm = WarmStart()
+    for k in range(4):
+        s = base + 0.01 * k * kick
+        s /= np.linalg.norm(s, axis=1, keepdims=True)
+        w = eng.compute(s, warm=warm)
+        c = eng.compute(s)
+        assert np.abs(w.spin_density - c.spin_density).max() < tol
+        assert abs(w.current - c.current) < tol
+        assert w.error_estimate <= tol
+    assert warm.counts == {"cold": 1, "warm": 3}
+    again = eng.compute(s, warm=warm)
+    assert again.info["rounds"] == 1  # the last grid already meets tol for the same spins
+
+
+def test_warm_start_decisions():
+    w = WarmStart(max_reuse=2, max_growth=1.5)
+    grid = [np.array([0.0, 0.5, 1.0])]
+    assert w.grid_for((0.5, -1.0), 1) is None
+    w.update((0.5, -1.0), grid, 100)
+    assert w.counts["cold"] == 1
+    assert np.array_equal(w.grid_for((0.5, -1.0), 1)[0], grid[0])
+    w.update((0.5, -1.0), grid, 120)
+    assert w.grid_for((0.25, -1.0), 1) is None  # another bias: cold
+    w.update((0.25, -1.0), grid, 100)
+    assert w.grid_for((0.25, -1.0), 1) is not None
+    w.update((0.25, -1.0), grid, 151)  # grew beyond 1.5x: dropped
+    assert w.grid_for((0.25, -1.0), 1) is None
+    w.update((0.25, -1.0), grid, 100)
+    w.grid_for((0.25, -1.0), 1)
+    w.update((0.25, -1.0), grid, 100)
+    w.grid_for((0.25, -1.0), 1)
+    w.update((0.25, -1.0), grid, 100)
+    assert w.grid_for((0.25, -1.0), 1) is None  # max_reuse warm calls: cold again
+
+
+def test_cached_leads_return_the_leads_values():
+    eng = NEGFEngine(make_lattice("chain", 5))
+    cached = CachedLeads(eng.leads, max_bytes=2000)
+    for _ in range(2):
+        for e in (np.linspace(-1, 1, 7), np.linspace(-1, 1, 9) + 0j, np.linspace(-2, 0, 40)):
+            a, b = cached.self_energies(e), eng.leads.self_energies(e)
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert cached.nbytes <= 2000
+    assert cached.band_bounds() == eng.leads.band_bounds()
