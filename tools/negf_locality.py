@@ -1,9 +1,10 @@
 """Locality of the electron field: how fast |dH_i/dS_j| decays with |i - j|.
 
-This measurement chooses the descriptor radius of the ML models (docs/physics.md, descriptors).
+A study, not part of the library: this measurement chose the descriptor radius of the
+ML models (docs/physics.md, descriptors).
 Finite differences of the NEGF field on a chain, for transverse tilts of each spin:
 
-    python -m hpcspin.negf.locality [--n 60] [--bias 0.5] [--out locality.json]
+    .venv/bin/python tools/negf_locality.py [--n 60] [--bias 0.5] [--out locality.json]
 
 prints, for each distance d, the largest ||dH_i/dS_j||_F over |i - j| = d, relative to
 d = 0, at V = 0 and at V = bias (equilibrium and current-induced parts separately).
@@ -13,11 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
-import numpy as np
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from hpcspin.lattice import make_lattice
-from hpcspin.negf.engine import ElectronParams, NEGFEngine
+import numpy as np  # noqa: E402
+
+from hpcspin.lattice import make_lattice  # noqa: E402
+from hpcspin.negf.engine import ElectronParams, NEGFEngine  # noqa: E402
 
 
 def _tangents(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,11 +1,16 @@
-"""The locality measurement behind the descriptor radius."""
+"""The locality measurement behind the descriptor radius (tools/negf_locality.py)."""
+
+import os
+import sys
 
 import numpy as np
 
 from hpcspin.dynamics.observables import domain_wall
 from hpcspin.lattice import make_lattice
 from hpcspin.negf.engine import ElectronParams, NEGFEngine
-from hpcspin.negf.locality import _tangents, decay, jacobian
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+from negf_locality import _tangents, decay, jacobian  # noqa: E402
 
 
 def test_decay_of_a_banded_matrix():
