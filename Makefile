@@ -45,6 +45,7 @@ $(STAMPS)/project: $(STAMPS)/venv setup.cfg pyproject.toml
 	@echo "== installing hpcspin (editable, dev extras)"
 	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
 	$(PY) -m pip install -q 'pytest>=7' 'hypothesis>=6' 'ruff>=0.4'
+	$(PY) -m pip install -q ase==3.29.0 ovf==0.4.3  # independent readers of the exports (tests)
 	$(PY) -c "import hpcspin, torch, mpi4py, h5py, scipy, numpy; print('hpcspin', hpcspin.__version__, 'torch', torch.__version__, 'numpy', numpy.__version__)"
 	@touch $@
 

@@ -135,7 +135,7 @@ def _result(cfg, threads: int) -> RunResult:
     if task == "dynamics":
         files = {
             "trajectory": j(out, keys.TRAJECTORY_FILE),
-            "xdmf": j(out, keys.TRAJECTORY_XDMF),
+            "vtkhdf": j(out, keys.TRAJECTORY_VTKHDF),
             "summary": j(out, keys.SUMMARY_FILE),
             "plot": j(out, keys.TRAJECTORY_PNG),
             "checkpoints": j(out, keys.CHECKPOINT_DIR),

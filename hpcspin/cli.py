@@ -1,6 +1,7 @@
 """Command line: ``python -m hpcspin DECK [--check [--ranks N]] [--restart FILE] ...``.
 
-``python -m hpcspin --print-defaults [TASK]`` prints a template deck of every key.
+``python -m hpcspin --print-defaults [TASK]`` prints a template deck of every key;
+``python -m hpcspin export TRAJ --format ovf|extxyz|vtkhdf`` converts a trajectory.
 
 Exit statuses: 0 done; 2 a mistake in the input (deck, files), printed without a
 traceback; 75 stopped on a signal after a checkpoint (resubmit to continue);
@@ -174,6 +175,50 @@ def _load_collective(ctx, args):
     return payload
 
 
+def export_main(argv: list[str]) -> int:
+    """``python -m hpcspin export TRAJ --format ovf|extxyz|vtkhdf [--frames F] [--out P]``."""
+    from hpcspin.io.export import FORMATS, export
+
+    p = argparse.ArgumentParser(
+        prog="python -m hpcspin export",
+        description="Write a trajectory as OVF 2.0 (one file per frame), extxyz or a "
+        "VTKHDF sidecar for ParaView (docs/outputs.md).",
+    )
+    p.add_argument("trajectory", help="trajectory.h5 of a dynamics run")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument(
+        "--frames",
+        default="all",
+        help="all (default), first, last, a list 0,5,9 or a slice 0:100:10",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output file (ovf: stem of <stem>_<frame>.ovf); default: next to the trajectory",
+    )
+    p.add_argument(
+        "--binary",
+        type=int,
+        default=0,
+        choices=(0, 4, 8),
+        help="OVF data: 0 text (default), 4 or 8 binary float bytes",
+    )
+    args = p.parse_args(argv)
+    try:
+        paths = export(args.trajectory, args.format, args.out, args.frames, args.binary)
+    except HpcspinError as exc:
+        _print_error(exc)
+        return exc.exit_code
+    except OSError as exc:
+        _print_error(HpcspinError(f"cannot write the export: {exc}"))
+        return 2
+    for path in paths[:3]:
+        print(path)
+    if len(paths) > 3:
+        print(f"... {len(paths)} files")
+    return 0
+
+
 def print_defaults(task: str | None) -> int:
     """``--print-defaults [TASK]``: the template deck on stdout (exit 2: unknown task)."""
     from hpcspin.deck.template import template
@@ -189,6 +234,9 @@ def print_defaults(task: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["export"]:
+        return export_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.print_defaults is not None:
         return print_defaults(args.print_defaults or None)

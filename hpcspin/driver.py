@@ -65,23 +65,26 @@ def output_target(cfg, restart: str | None = None) -> tuple[str, bool]:
 
 
 def planned_outputs(cfg, restart: str | None = None) -> list[str]:
-    """The files (or file patterns) the task will write, for the log."""
+    """The files (or file patterns) the task will write, for the log (names: io/keys)."""
+    from hpcspin.io import keys as k
+
     task, out = cfg.run.task, cfg.output.dir
     j = os.path.join
     if task == "dynamics":
-        files = ["trajectory.h5", "trajectory.xdmf", "checkpoints/checkpoint_<step>.h5"]
-        files.append("summary.json")
-        files += ["trajectory.png"] if cfg.output.plots else []
+        files = [k.TRAJECTORY_FILE, k.TRAJECTORY_VTKHDF, f"{k.CHECKPOINT_DIR}/checkpoint_<step>.h5"]
+        files.append(k.SUMMARY_FILE)
+        files += [k.TRAJECTORY_PNG] if cfg.output.plots else []
         return [j(out, f) for f in files]
     if task == "datagen":
-        path = restart or j(out, "dataset.h5")
-        return [path, j(os.path.dirname(path) or ".", "datagen_summary.json")]
+        path = restart or j(out, k.DATASET_FILE)
+        return [path, j(os.path.dirname(path) or ".", k.DATAGEN_SUMMARY_FILE)]
     if task == "train":
         m = cfg.model.file
-        return [m, m + ".ckpt", os.path.splitext(m)[0] + "_train.json"]
+        return [m, m + ".ckpt", os.path.splitext(m)[0] + k.TRAIN_SUMMARY_SUFFIX]
     if task == "negf":
-        return [j(out, "negf.h5"), j(out, "negf_summary.json")]
-    return [j(out, f) for f in ("validation.json", "velocity.json", "velocity.md", "velocity/")]
+        return [j(out, k.NEGF_FILE), j(out, k.NEGF_SUMMARY_FILE)]
+    names = (k.VALIDATION_FILE, k.VELOCITY_JSON, k.VELOCITY_MD, "velocity/")
+    return [j(out, f) for f in names]
 
 
 def _lock(cfg, restart):

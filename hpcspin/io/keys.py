@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 # -- file names inside an [output] dir ----------------------------------------------
 TRAJECTORY_FILE = "trajectory.h5"  # dynamics: frames
-TRAJECTORY_XDMF = "trajectory.xdmf"  # dynamics: XDMF sidecar (ParaView, VisIt)
+TRAJECTORY_VTKHDF = "trajectory.vtkhdf"  # dynamics: VTKHDF sidecar (ParaView)
 SUMMARY_FILE = "summary.json"  # dynamics: velocity, per-wall velocities, timings
 CHECKPOINT_DIR = "checkpoints"  # dynamics: checkpoint_<step>.h5
 TRAJECTORY_PNG = "trajectory.png"  # dynamics plot

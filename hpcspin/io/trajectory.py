@@ -255,11 +255,20 @@ class TrajectoryWriter:
             )
 
     def close(self) -> None:
-        """Flush and close the file. Collective over comm."""
+        """Flush and close the file; rank 0 writes the VTKHDF sidecar. Collective over comm."""
         if self.f is not None:
             self.f.flush()
+            sidecar = self._sidecar_args() if self.rank == 0 else None
             self.f.close()
             self.f = None
+            if sidecar is not None:
+                _write_sidecar(self.path, *sidecar)
+
+    def _sidecar_args(self):
+        """(n_frames, N, times) of the VTKHDF sidecar, or None without positions."""
+        if keys.POSITIONS not in self.f:
+            return None
+        return self.n_frames, self.n_sites, self.f[keys.TIME][: self.n_frames]
 
     def __enter__(self):
         return self
@@ -288,6 +297,16 @@ def read_trajectory(path, live: bool = False) -> dict:
         if keys.POSITIONS in f:
             out[keys.POSITIONS] = f[keys.POSITIONS][()]
         return out
+
+
+def _write_sidecar(path: str, n_frames: int, n_sites: int, times) -> None:
+    """<stem>.vtkhdf (trajectory.vtkhdf) next to the trajectory; a failure only warns."""
+    from hpcspin.io.vtkhdf import write_vtkhdf
+
+    try:
+        write_vtkhdf(path, n_frames, n_sites, times)
+    except (OSError, ValueError) as exc:
+        log.warning("no VTKHDF sidecar for %s: %s", path, exc)
 
 
 def _frame_datasets(f) -> list[str]:
