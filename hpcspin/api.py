@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,18 +100,19 @@ def _loader(deck, n_ranks: int):
 def set_threads(ctx) -> int:
     """Torch threads per rank: the node's cores shared by the ranks on the node.
 
-    ``OMP_NUM_THREADS``, when set, wins (as on the command line). Returns the count.
+    ``OMP_NUM_THREADS``, when set, wins (as on the command line). A torch not yet
+    imported reads the count from ``OMP_NUM_THREADS`` (set here); one already
+    imported is told directly. Returns the count.
     """
-    env = os.environ.get("OMP_NUM_THREADS")
-    if env and env.isdigit() and int(env) > 0:
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
         n = int(env)
     else:
         n = max(1, (os.cpu_count() or 1) // max(1, ctx.local_size))
-    try:
-        import torch
-    except ImportError:  # torch is needed only by the ML tasks
-        return n
-    torch.set_num_threads(n)
+        os.environ["OMP_NUM_THREADS"] = str(n)
+    torch = sys.modules.get("torch")  # only hpcspin.ml imports torch
+    if torch is not None:
+        torch.set_num_threads(n)
     return n
 
 

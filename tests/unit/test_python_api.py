@@ -74,3 +74,15 @@ def test_docs_python_example_runs(in_tmp, capsys):
     # the ML wall moves forward at V > 0, at a speed near the closed form
     assert scope["x"][-1] > scope["x"][0]
     assert 0.5 < scope["v_ml"] / scope["v_closed"] < 1.5
+
+
+def test_threads_from_the_ranks_on_the_node(monkeypatch):
+    from types import SimpleNamespace
+
+    from hpcspin.api import set_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    n = set_threads(SimpleNamespace(local_size=2))
+    assert n == max(1, (os.cpu_count() or 1) // 2) and os.environ["OMP_NUM_THREADS"] == str(n)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert set_threads(SimpleNamespace(local_size=1)) == 3
