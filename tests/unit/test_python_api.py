@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 import pytest
 
@@ -85,4 +86,12 @@ def test_threads_from_the_ranks_on_the_node(monkeypatch):
     n = set_threads(SimpleNamespace(local_size=2))
     assert n == max(1, (os.cpu_count() or 1) // 2) and os.environ["OMP_NUM_THREADS"] == str(n)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert set_threads(SimpleNamespace(local_size=1)) == 3
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch else None
+    try:
+        assert set_threads(SimpleNamespace(local_size=1)) == 3
+        if torch:
+            assert torch.get_num_threads() == 3
+    finally:  # later tests in this process keep their thread count
+        if torch:
+            torch.set_num_threads(before)
