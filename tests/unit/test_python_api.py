@@ -82,13 +82,14 @@ def test_threads_from_the_ranks_on_the_node(monkeypatch):
 
     from hpcspin.api import set_threads
 
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    n = set_threads(SimpleNamespace(local_size=2))
-    assert n == max(1, (os.cpu_count() or 1) // 2) and os.environ["OMP_NUM_THREADS"] == str(n)
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
     torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch else None
     try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        n = set_threads(SimpleNamespace(local_size=2))
+        assert n == max(1, (os.cpu_count() or 1) // 2)
+        assert os.environ["OMP_NUM_THREADS"] == str(n)
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
         assert set_threads(SimpleNamespace(local_size=1)) == 3
         if torch:
             assert torch.get_num_threads() == 3
