@@ -29,6 +29,7 @@ from hpcspin.negf.resonances import resonance_breakpoints
 from hpcspin.negf.solvers import get_solver
 from hpcspin.negf.system import OpenSystem
 from hpcspin.negf.warm import CachedLeads, WarmStart
+from hpcspin.parallel.groups import group_comm
 
 log = get_logger("negf")
 
@@ -206,7 +207,7 @@ class NEGFEngine:
         self.solver_name = solver
         self.solver_comm = None
         if comm is not None and self.part.n_groups < comm.Get_size():
-            self.solver_comm = comm.Split(self.part.group, comm.Get_rank())
+            self.solver_comm = group_comm(comm, self.part.n_groups)
         if scheme not in SCHEMES:
             raise HpcspinError(f"scheme = {scheme!r}: choose from {SCHEMES}")
         self.scheme = scheme

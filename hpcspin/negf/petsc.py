@@ -37,11 +37,6 @@ if not np.issubdtype(PETSc.ScalarType, np.complexfloating):  # pragma: no cover
     raise HpcspinError("the 'petsc' NEGF solver needs a complex-scalar PETSc build")
 
 
-def available() -> bool:
-    """True (importing this module succeeded)."""
-    return True
-
-
 @register("petsc")
 class PETScSolver(Solver):
     """MUMPS sparse LU per energy on a communicator.

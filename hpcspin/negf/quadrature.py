@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hpcspin.parallel.groups import group_of
+
 # Gauss-Kronrod 7-15 rule on [-1, 1] (QUADPACK qk15).
 _XK = np.array(
     [
@@ -80,12 +82,8 @@ class Partition:
         """Every rank its own group (default), or ``n_groups`` contiguous groups."""
         if comm is None:
             return cls()
-        size, rank = comm.Get_size(), comm.Get_rank()
-        g = size if n_groups is None else max(1, min(int(n_groups), size))
-        per = size // g
-        group = min(rank // per, g - 1)
-        first = group * per
-        return cls(comm=comm, n_groups=g, group=group, leader=rank == first)
+        g, group, leader = group_of(comm.Get_rank(), comm.Get_size(), n_groups)
+        return cls(comm=comm, n_groups=g, group=group, leader=leader)
 
     def mine(self, k: int) -> bool:
         """True if this rank's group computes block k."""

@@ -11,9 +11,9 @@ at the same point (``collective = True``), so the CLI exits cleanly with status 
 instead of ending the job. Any other exception stays rank-local: the CLI logs its
 traceback and ends every rank.
 
-Rank groups (:func:`group_of`, :meth:`ParallelContext.groups`): ``n`` contiguous
-groups of ``size // n`` ranks (the last one takes the remainder), group ``g``
-led by its first rank; the NEGF engine's block partition and datagen's
+Rank groups (:meth:`ParallelContext.groups`, :mod:`hpcspin.parallel.groups`): ``n``
+contiguous groups of ``size // n`` ranks (the last one takes the remainder), group
+``g`` led by its first rank; the NEGF engine's block partition and datagen's
 ranks-per-configuration groups both use this one formula.
 """
 
@@ -27,6 +27,7 @@ from typing import Any
 from mpi4py import MPI
 
 from hpcspin.errors import HpcspinError
+from hpcspin.parallel.groups import group_of
 
 
 def abort_world(code: int = 1) -> None:
@@ -111,24 +112,12 @@ def collective_error(msg: str, cls: type[HpcspinError] = HpcspinError) -> Hpcspi
     return e
 
 
-def group_of(rank: int, size: int, n_groups: int | None) -> tuple[int, int, bool]:
-    """(number of groups, this rank's group, whether it leads it) of ``n_groups`` groups.
-
-    None: every rank its own group. Groups are contiguous, ``size // n`` ranks each,
-    the last one also takes the remainder; a group's leader is its first rank.
-    """
-    g = size if n_groups is None else max(1, min(int(n_groups), size))
-    per = size // g
-    group = min(rank // per, g - 1)
-    return g, group, rank == group * per
-
-
 @dataclass
 class RankGroups:
     """This rank's place in a grouping (:meth:`ParallelContext.groups`).
 
     Attributes:
-        n_groups, group, leader: as :func:`group_of`.
+        n_groups, group, leader: as :func:`~hpcspin.parallel.groups.group_of`.
         comm: the ranks of this group (None when each rank is its own group).
         leaders: the group leaders (None on other ranks).
     """
@@ -148,7 +137,7 @@ class RankGroups:
 
 
 def make_groups(comm, n_groups: int | None) -> RankGroups:
-    """Split ``comm`` into :func:`group_of` groups. Collective over comm.
+    """Split ``comm`` into :func:`~hpcspin.parallel.groups.group_of` groups. Collective.
 
     Without a real split (one group per rank) ``comm`` is the leaders' communicator
     itself and no group communicator is made.

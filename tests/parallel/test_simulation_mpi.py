@@ -8,7 +8,8 @@ from hpcspin.dynamics.simulation import DRIVE, NonFiniteError, Simulation
 from hpcspin.errors import DataFileError, HpcspinError
 from hpcspin.hamiltonian.spin import SpinParams
 from hpcspin.lattice import make_lattice
-from hpcspin.parallel.context import PeerFailed, agree, decide, group_of, make_groups
+from hpcspin.parallel.context import PeerFailed, agree, decide, make_groups
+from hpcspin.parallel.groups import group_of
 
 PARAMS = SpinParams(J_H=1.0, K=0.1, easy_axis=(0, 0, 1), B=(0.0, 0.0, 0.01))
 
