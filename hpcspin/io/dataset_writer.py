@@ -14,7 +14,7 @@ import numpy as np
 from hpcspin.io import seal
 from hpcspin.io.dataset import DONE, FILE_KIND, ROW_FIELDS
 from hpcspin.io.h5 import is_parallel, open_h5, write_provenance
-from hpcspin.io.storage import storage_error
+from hpcspin.io.storage import require_space, storage_error
 
 
 class DatasetWriter:
@@ -61,13 +61,19 @@ class DatasetWriter:
             collective: see the class.
         """
         tmp = path + ".tmp"
+        size = sum(float(np.prod(sh)) * np.dtype(dt).itemsize for sh, dt, _ in layout_.values())
+        require_space(comm, tmp, size, f"dataset {path}")
         f = open_h5(tmp, "w", comm, userblock=True)
         if f is not None:
             write_provenance(f, kind=FILE_KIND, **provenance)
             for k, v in attrs.items():
                 f.attrs[k] = v
             for name, (shape, dtype, fill) in layout_.items():
-                f.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill)
+                # storage (with its fill) reserved now: a disk that fills up later
+                # cannot fail a row write half-way
+                dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+                dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+                f.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill, dcpl=dcpl)
             f.close()
         if comm is not None:
             comm.Barrier()

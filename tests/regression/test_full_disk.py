@@ -93,3 +93,20 @@ def test_read_only_file_system_is_exit_2(tmpfs):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Read-only file system" in r.stderr or "read-only file system" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_datagen_refuses_a_dataset_the_disk_cannot_hold(tmpfs):
+    from hpcspin.io.dataset import read_dataset
+
+    deck = os.path.join(ROOT, "input_decks", "datagen_chain_dw.toml")
+    out = tmpfs / "data"
+    cmd = [sys.executable, "-m", "hpcspin", deck, "--set", f'output.dir="{out}"']
+    cmd += ["--set", "datagen.n_configs=64"]
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"no space left on {out}" in r.stderr and "Traceback" not in r.stderr
+    assert not any(n.startswith("dataset.h5") for n in os.listdir(out))
+    remount(tmpfs, "size=4m")
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(read_dataset(str(out / "dataset.h5"))["index"]) == 64
