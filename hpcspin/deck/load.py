@@ -147,7 +147,7 @@ def load_deck(
         with open(path, "rb") as fh:
             raw = fh.read()
     except FileNotFoundError:
-        raise DeckError([f"deck file {path} not found"], path) from None
+        raise DeckError([f"deck file {path} not found{relative_note(path)}"], path) from None
     except OSError as exc:
         raise DeckError([f"cannot read deck file {path}: {exc.strerror}"], path) from None
     try:
@@ -339,6 +339,17 @@ def _parallel_checks(cfg: RunConfig, n_ranks: int | None) -> list[str]:
     return p
 
 
+def relative_note(path: str) -> str:
+    """What a relative path is relative to, for a not-found message ('' if absolute)."""
+    if os.path.isabs(path):
+        return ""
+    return (
+        f"; relative paths are relative to the working directory {os.getcwd()}, "
+        f"so this is {os.path.abspath(path)}: run from the directory the deck expects "
+        "or give an absolute path"
+    )
+
+
 def _file_checks(cfg: RunConfig) -> list[str]:
     p: list[str] = []
     task = cfg.run.task
@@ -347,7 +358,7 @@ def _file_checks(cfg: RunConfig) -> list[str]:
         if not path:
             p.append(problem(section, key, path, f"is required ({why})"))
         elif not os.path.isfile(path):
-            p.append(problem(section, key, path, "file not found", why))
+            p.append(problem(section, key, path, "file not found", why + relative_note(path)))
 
     if cfg.spins.initial == "file":
         need("spins", "file", cfg.spins.file, "initial = 'file'")

@@ -90,7 +90,8 @@ def test_lattice_too_small_for_cutoff():
 def test_missing_input_file_named(tmp_path):
     text = '[run]\ntask = "train"\n[train]\ndataset = "nope.h5"\n'
     (p,) = problems_of(text)
-    assert p == "[train] dataset = 'nope.h5': file not found (the training data)"
+    assert p.startswith("[train] dataset = 'nope.h5': file not found (the training data; ")
+    assert "relative to the working directory" in p
 
 
 def test_temperature_needs_heun():
