@@ -16,19 +16,15 @@ from hpcspin.errors import HpcspinError
 from hpcspin.faults import fault_point
 from hpcspin.io.outdir import check_replaceable
 from hpcspin.log import get_logger
-from hpcspin.tasks.common import collective_error, decide, lattice_from, write_json
+from hpcspin.tasks.common import agree, collective_error, decide, lattice_from, write_json
 
 log = get_logger("train")
 
 
-def _load(cfg, lattice):
+def _load(cfg, lattice, comm):
     from hpcspin.io.dataset import read_dataset
 
-    try:
-        data = read_dataset(cfg.train.dataset)
-    except HpcspinError as exc:
-        exc.collective = True  # every rank reads the same file
-        raise
+    data = agree(comm, read_dataset, cfg.train.dataset)  # every rank reads the same file
     n = data["spins"].shape[0]
     if n == 0:
         raise collective_error(
@@ -115,7 +111,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
     # Before the work: the model file must not replace a file hpcspin did not write.
     decide(ctx.comm, check_replaceable, cfg.model.file, "model", "[model] file", _model_kind)
     lattice = lattice_from(cfg)
-    data = _load(cfg, lattice)
+    data = _load(cfg, lattice, ctx.comm)
     m, tr = cfg.model, cfg.train
     spec = ModelSpec(
         head=m.head,
