@@ -3,12 +3,18 @@
 What the wall dynamics visits (docs/physics.md): 180-degree walls across the
 transport direction x, of any centre, width, in-wall angle and polarity, with thermal
 tilts; plus smooth random textures and a few fully random configurations so a model also
-sees strong gradients. Four kinds, stored as integer labels:
+sees strong gradients; optionally frames of a trajectory (snapshots).
 
-    0 KIND_WALL        clean Walker wall (no noise)
-    1 KIND_WALL_NOISY  the same with a random thermal tilt of every spin
-    2 KIND_TEXTURE     smooth random texture (a few random Fourier modes, normalised)
-    3 KIND_RANDOM      independent uniformly random spins
+A configuration is drawn from one of four *families* (the ``[datagen] mix`` shares and
+``snapshot_share``): "wall", "texture", "random", "snapshot". What is stored is its
+*kind*, an integer label into :data:`KIND_NAMES` (the file attribute ``kind_names``);
+the wall family gives two kinds, clean or noisy:
+
+    0 KIND_WALL        family wall: clean Walker wall (no noise)
+    1 KIND_WALL_NOISY  family wall: the same with a random thermal tilt of every spin
+    2 KIND_TEXTURE     family texture: smooth random texture (a few Fourier modes)
+    3 KIND_RANDOM      family random: independent uniformly random spins
+    4 KIND_SNAPSHOT    family snapshot: a frame of the snapshot file
 
 Reproducibility: configuration k depends on ``(seed, k)`` only, through
 ``np.random.default_rng([seed, k])``, so a dataset is the same at any rank count and
@@ -26,7 +32,17 @@ from hpcspin.dynamics.observables import domain_wall
 from hpcspin.lattice import Lattice
 
 KIND_WALL, KIND_WALL_NOISY, KIND_TEXTURE, KIND_RANDOM, KIND_SNAPSHOT = 0, 1, 2, 3, 4
+#: Stored kind labels -> names (the dataset attribute ``kind_names``).
 KIND_NAMES = ("wall", "wall_noisy", "texture", "random", "snapshot")
+#: Families a configuration is drawn from, in the order of the ``mix`` shares.
+FAMILIES = ("wall", "texture", "random", "snapshot")
+#: Kinds each family can give.
+FAMILY_KINDS = {
+    "wall": (KIND_WALL, KIND_WALL_NOISY),
+    "texture": (KIND_TEXTURE,),
+    "random": (KIND_RANDOM,),
+    "snapshot": (KIND_SNAPSHOT,),
+}
 
 #: Share of walls drawn without noise when the noise range starts at 0 (no deck key
 #: yet; clean walls are where docs/physics.md (two potentials) asks for the headline metrics).
@@ -96,7 +112,7 @@ class Sample:
         spins: (N, 3) unit spins, site order i = x*W + y.
         bias: V (units of t / e).
         mu: mean chemical potential (units of t).
-        kind: label, one of KIND_*.
+        kind: stored label, one of KIND_* (an index into KIND_NAMES).
         noise: thermal tilt applied (radians rms; 0 for clean walls, textures, random).
         center: wall centre X0 in column units (NaN for non-walls).
         width: wall width lambda (NaN for non-walls).
@@ -135,37 +151,36 @@ def sample_config(
     rng = config_rng(seed, k)
     bias, family = _head(rng, settings)
     common = {"index": int(k), "bias": bias, "mu": float(settings.mu)}
-    if family == 3:
+    if family == "snapshot":
         if snapshots is None or len(snapshots) != settings.snapshot_frames:
             raise ValueError("this configuration is a snapshot: pass the snapshot frames")
         frame = int(rng.integers(settings.snapshot_frames))
         return Sample(spins=np.array(snapshots[frame], dtype=float), kind=KIND_SNAPSHOT, **common)
-    if family == 0:
+    if family == "wall":
         return _wall_sample(rng, lattice, settings, common)
-    if family == 1:
+    if family == "texture":
         spins = smooth_texture(lattice, rng, settings.width_range)
         return Sample(spins=spins, kind=KIND_TEXTURE, **common)
     return Sample(spins=random_spins(lattice.n_sites, rng), kind=KIND_RANDOM, **common)
 
 
-def _head(rng: np.random.Generator, settings: SamplerSettings) -> tuple[float, int]:
-    """The first draws of every configuration: the bias, then the family.
+def _head(rng: np.random.Generator, settings: SamplerSettings) -> tuple[float, str]:
+    """The first draws of every configuration: the bias, then the family (:data:`FAMILIES`).
 
-    Families: 0 wall, 1 texture, 2 random, 3 snapshot. The family's own draws
-    follow, in :func:`sample_config`.
+    The family's own draws follow, in :func:`sample_config`.
     """
     bias = float(settings.biases[int(rng.integers(len(settings.biases)))])
     shares = np.cumsum(np.asarray(settings.mix, dtype=float))
     family = int(np.searchsorted(shares / shares[-1], rng.random(), side="right"))
     # One more draw only when snapshots are in use, so other datasets stay unchanged.
     if settings.snapshot_share > 0 and rng.random() < settings.snapshot_share:
-        return bias, 3
-    return bias, min(family, 2)
+        return bias, "snapshot"
+    return bias, FAMILIES[min(family, 2)]
 
 
-#: Relative NEGF cost of the families (wall, texture, random), measured on the reference
-#: chain at tol 1e-7: random spins localise the electrons and need about 5x the points.
-FAMILY_COST = (1.0, 1.0, 5.0, 1.0)
+#: Relative NEGF cost of the families, measured on the reference chain at tol 1e-7:
+#: random spins localise the electrons and need about 5x the energy points.
+FAMILY_COST = {"wall": 1.0, "texture": 1.0, "random": 5.0, "snapshot": 1.0}
 
 
 def cost_estimate(k: int, seed: int, settings: SamplerSettings) -> float:

@@ -16,7 +16,7 @@ Datasets (``n_cfg`` configurations of ``N`` sites; units t = 1, hbar = 1, |S| = 
     bias          (n_cfg,) float64       V = mu_L - mu_R
     mu            (n_cfg,) float64       mean chemical potential (mu_L + mu_R) / 2
     current       (n_cfg,) float64       particle current I at V (left to right > 0)
-    kind          (n_cfg,) int8          sampler label 0..3 (attribute kind_names)
+    kind          (n_cfg,) int8          sampler kind 0..4 (names: attribute kind_names)
     noise         (n_cfg,) float64       thermal tilt of noisy walls (radians rms)
     wall_center   (n_cfg,) float64       wall centre X0 (NaN: not a wall)
     wall_width    (n_cfg,) float64       wall width lambda (NaN: not a wall)

@@ -136,11 +136,13 @@ def test_settings_validation():
 
 
 def test_cost_estimate_follows_the_sampled_family():
-    from hpcspin.datagen.samplers import FAMILY_COST, cost_estimate
+    from hpcspin.datagen.samplers import FAMILY_COST, FAMILY_KINDS, cost_estimate
     from hpcspin.datagen.schedule import longest_first
 
     st = SamplerSettings(mix=(0.5, 0.3, 0.2))
-    family = {KIND_WALL: 0, KIND_WALL_NOISY: 0, KIND_TEXTURE: 1, KIND_RANDOM: 2}
+    family = {kind: name for name, kinds in FAMILY_KINDS.items() for kind in kinds}
+    assert family[KIND_WALL] == family[KIND_WALL_NOISY] == "wall"
+    assert (family[KIND_TEXTURE], family[KIND_RANDOM]) == ("texture", "random")
     for k in range(100):
         assert cost_estimate(k, 4, st) == FAMILY_COST[family[sample_config(k, 4, CHAIN, st).kind]]
     order = longest_first(range(100), lambda k: cost_estimate(k, 4, st))
