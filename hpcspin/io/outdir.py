@@ -105,8 +105,12 @@ class RunLock:
             return self._take_over(data)
         except OSError as exc:
             raise HpcspinError(f"cannot create the run lock {self.path}: {exc.strerror}") from exc
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:  # e.g. no space left: no half-written lock stays behind
+            os.remove(self.path)
+            raise HpcspinError(f"cannot write the run lock {self.path}: {exc.strerror}") from exc
         self.held = True
         return None
 
