@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from hpcspin.io.trajectory import read_trajectory
 
@@ -53,3 +54,17 @@ def test_damaged_newest_checkpoint_falls_back_and_the_result_is_identical(tmp_pa
     b = read_trajectory(out / "trajectory.h5")
     assert np.array_equal(a["step"], b["step"])
     assert np.array_equal(a["spins"], b["spins"])  # bit-identical
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_absurd_initial_spins_end_with_exit_2_on_every_rank(tmp_path, ranks):
+    import h5py
+
+    bad = tmp_path / "init.h5"
+    with h5py.File(bad, "w") as f:
+        f["spins"] = np.full((200, 3), 1e308)  # finite, but |S|^2 overflows
+    r = run(tmp_path / "out", "--set", 'spins.initial="file"', "--set", f'spins.file="{bad}"',
+            ranks=ranks)  # fmt: skip
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{bad}: dataset 'spins' at site 0 holds [1e+308" in r.stderr
+    assert "Traceback" not in r.stderr
