@@ -7,6 +7,10 @@ rate(2) / (2 rate(1)) (goal >= 90 %), the share of time in I/O (goal <= 5 %) and
 whether the two datasets are identical; writes bench/results/datagen.json.
 
     .venv/bin/python bench/bench_datagen.py [--configs 192] [--length 60] [--repeats 2] [--quick]
+    .venv/bin/python bench/bench_datagen.py --schemes-only --quick   # NEGF scheme before/after
+
+Every run also compares serial configs/s with ``[negf] scheme = "reference"`` (the numpy
+kernels, before) and ``"fast"`` (compiled kernels, after), alternating the two.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ mu = -1.0
 temperature = 0.05
 [negf]
 tol = 1e-7
+scheme = "{scheme}"
 [datagen]
 n_configs = {n}
 biases = [-0.5, -0.25, 0.25, 0.5]
@@ -155,6 +160,30 @@ def probe_io(n_sites: int, per_rank: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def compare_schemes(tmp: str, args) -> dict:
+    """Serial configs/s with scheme "reference" and "fast", alternating; best of repeats."""
+    best: dict = {}
+    for rep in range(args.repeats):
+        for scheme in ("reference", "fast"):
+            work = os.path.join(tmp, f"scheme_{scheme}_{rep}")
+            os.makedirs(work)
+            deck = DECK.format(
+                length=args.length, n=args.configs, flush=args.flush_every, scheme=scheme
+            )
+            with open(os.path.join(work, "deck.toml"), "w") as fh:
+                fh.write(deck)
+            r = run(work, 1)
+            print(f"scheme {scheme}, 1 rank: {r['configs_per_s']:.3f} configs/s")
+            if scheme not in best or r["configs_per_s"] > best[scheme]:
+                best[scheme] = r["configs_per_s"]
+    best["ratio"] = best["fast"] / best["reference"]
+    print(
+        f"datagen configs/s, 1 rank: reference {best['reference']:.3f}, fast "
+        f"{best['fast']:.3f} ({best['ratio']:.2f}x)"
+    )
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", type=int, default=192)
@@ -162,6 +191,8 @@ def main() -> None:
     ap.add_argument("--flush-every", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="64 configurations, one repeat")
+    ap.add_argument("--scheme", default="reference", choices=("reference", "fast"))
+    ap.add_argument("--schemes-only", action="store_true", help="only the scheme comparison")
     ap.add_argument("--io-probe", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.quick:
@@ -169,12 +200,16 @@ def main() -> None:
     if args.io_probe:
         io_probe(args.length, args.flush_every)
         return
-    deck = DECK.format(length=args.length, n=args.configs, flush=args.flush_every)
-    deck_half = DECK.format(length=args.length, n=args.configs // 2, flush=args.flush_every)
+    fmt = dict(length=args.length, flush=args.flush_every, scheme=args.scheme)
+    deck = DECK.format(n=args.configs, **fmt)
+    deck_half = DECK.format(n=args.configs // 2, **fmt)
     results, paths = {}, {}
     load = os.getloadavg()[0]
     print(f"load average before: {load:.2f} on {os.cpu_count()} CPUs (other jobs distort rates)")
     with tempfile.TemporaryDirectory() as tmp:
+        schemes = compare_schemes(tmp, args)
+        if args.schemes_only:
+            return
         # Alternate the rank counts and keep each one's best run: on a shared machine
         # the best run is the one least disturbed by other jobs.
         for rep in range(args.repeats):
@@ -245,6 +280,8 @@ def main() -> None:
         "share_wait_2": results[2]["share_wait"],
         "share_compute_2": results[2]["share_compute"],
         "identical": identical,
+        "scheme": args.scheme,
+        "schemes_configs_per_s_1": schemes,
         "io_probe_ms_per_batch": probe,
         "runs": {str(k): v for k, v in results.items()},
         "load_average_before": load,

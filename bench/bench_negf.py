@@ -2,6 +2,13 @@
 
     .venv/bin/python bench/bench_negf.py            # everything (spawns mpirun -n 2)
     .venv/bin/python bench/bench_negf.py --quick    # smaller sizes
+    .venv/bin/python bench/bench_negf.py --fast-only  # only the scheme "fast" parts
+
+Scheme "fast" (compiled chain kernels, docs/negf.md) against scheme "reference" (the
+numpy kernels) in the same run: the chain window kernel per site-energy, the pole sum per
+site-energy, a field evaluation of the reference wall at V = 0.5 at the same achieved
+accuracy (against a converged tol = 1e-11 reference), a warm-started evaluation, and
+the V = 0 cost slope over N = 1e3..1e5.
 
 The machine may be shared: compare ratios, not absolute times.
 """
@@ -241,12 +248,128 @@ def bench_parallel(sizes):
     return r
 
 
+def best_of(fn, repeat):
+    """Best wall time of ``repeat`` calls (the machine may be shared)."""
+    return timed(fn, repeat)[0]
+
+
+def _kernel_case(n, n_e):
+    """us per site-energy of the window kernel and the pole sum, compiled and numpy."""
+    from hpcspin.negf.solvers import RGFSolver
+
+    sys_ = system(make_lattice("chain", n), wall(n))
+    e = np.linspace(-1.9, -0.1, n_e)
+    gl, gr = sys_.gammas(e)
+    w = np.ones(n_e)
+    z = -1.25 + 1j * np.geomspace(0.05, 10, 20)
+    wz = np.ones(len(z))
+    fast, ref = RGFSolver(sys_, compiled=True), RGFSolver(sys_)
+    fast.window_terms(e, gl, gr, w)
+    fast.pole_terms(z, wz)
+    k = max(2, 20000 // n)
+    per_w, per_p = 1e6 / (n * n_e), 1e6 / (n * len(z))
+    return {
+        "window_us_per_site_energy": best_of(lambda: fast.window_terms(e, gl, gr, w), k) * per_w,
+        "window_numpy_us": best_of(lambda: ref.window_terms(e, gl, gr, w), max(2, k // 5)) * per_w,
+        "pole_us_per_site_energy": best_of(lambda: fast.pole_terms(z, wz), k) * per_p,
+        "pole_numpy_us": best_of(lambda: ref.pole_terms(z, wz), max(2, k // 5)) * per_p,
+    }
+
+
+def bench_kernels(sizes=(60, 1000), n_e=480):
+    """Chain window kernel and pole sum: us per site-energy, compiled vs numpy."""
+    from hpcspin.negf import kernels
+
+    out = {"numba": kernels.AVAILABLE}
+    for n in sizes:
+        r = out[str(n)] = _kernel_case(n, n_e)
+        tw, tr = r["window_us_per_site_energy"], r["window_numpy_us"]
+        tp, tq = r["pole_us_per_site_energy"], r["pole_numpy_us"]
+        print(
+            f"chain N={n}: window kernel {tw:.4f} us/site-energy (numpy {tr:.3f}: {tr / tw:.0f}x; "
+            f"goal <= 0.05), pole sum {tp:.4f} us/site-energy (numpy {tq:.3f}: {tq / tp:.0f}x; "
+            f"{tp / tw:.2f}x the window kernel)"
+        )
+    return out
+
+
+def _field_error(eng, s, ref):
+    r = eng.compute(s)
+    return r, float(
+        max(np.abs(r.spin_density - ref.spin_density).max(), abs(r.current - ref.current))
+    )
+
+
+def bench_field_fast(n=60, v=0.5, repeat=7):
+    """Reference wall field evaluation: scheme fast vs reference at the same accuracy."""
+    from hpcspin.negf.warm import WarmStart
+
+    lat, s = make_lattice("chain", n), wall(n)
+    p = ElectronParams(bias=v)
+    conv = NEGFEngine(lat, p, tol=1e-11).compute(s)
+    out = {}
+    base = NEGFEngine(lat, p, tol=1e-6)
+    rb, eb = _field_error(base, s, conv)
+    tb = best_of(lambda: base.compute(s), repeat)
+    out["reference_tol1e-06"] = {"seconds": tb, "points": rb.n_energy_points, "error": eb}
+    print(f"field N={n} V={v} reference tol 1e-6: {tb * 1e3:.2f} ms, error {eb:.1e}")
+    for tol in (1e-4, 1e-5, 1e-6):
+        eng = NEGFEngine(lat, p, tol=tol, scheme="fast")
+        r, e = _field_error(eng, s, conv)
+        t = best_of(lambda eng=eng: eng.compute(s), repeat)
+        warm = WarmStart()
+        eng.compute(s, warm=warm)
+        tw = best_of(lambda eng=eng, warm=warm: eng.compute(s, warm=warm), repeat)
+        out[f"fast_tol{tol:.0e}"] = {
+            "seconds": t,
+            "warm_seconds": tw,
+            "points": r.n_energy_points,
+            "error": e,
+            "speedup": tb / t,
+            "warm_speedup": tb / tw,
+        }
+        print(
+            f"  fast tol {tol:.0e}: {t * 1e3:.2f} ms ({tb / t:.1f}x), warm-started "
+            f"{tw * 1e3:.2f} ms ({tb / tw:.1f}x), {r.n_energy_points} points, error {e:.1e}"
+        )
+    return out
+
+
+def bench_pole_slope(sizes=(1000, 3000, 10000, 30000, 100000)):
+    """Field evaluation at V = 0 (pole sum only), scheme fast: time vs N."""
+    ts = []
+    for n in sizes:
+        eng = NEGFEngine(make_lattice("chain", n), ElectronParams(bias=0.0), scheme="fast")
+        s = wall(n)
+        eng.compute(s)
+        t = best_of(lambda eng=eng, s=s: eng.compute(s), 3 if n <= 10000 else 2)
+        ts.append(t)
+        print(f"field eval V=0 fast, N={n}: {t * 1e3:.1f} ms ({t / n * 1e6:.2f} us/site)")
+    slope = float(np.polyfit(np.log(sizes), np.log(ts), 1)[0])
+    print(f"V = 0 scheme fast: log-log slope of time vs N {slope:.3f} (goal 1.00 +- 0.03)")
+    return {"sizes": list(sizes), "seconds": ts, "slope": slope}
+
+
+def fast_parts(quick):
+    res = {"load": os.getloadavg()}
+    print(f"load average {res['load'][0]:.2f}")
+    res["kernels"] = bench_kernels()
+    res["field_fast"] = bench_field_fast()
+    sizes = (1000, 3000, 10000) if quick else (1000, 3000, 10000, 30000, 100000)
+    res["pole_slope"] = bench_pole_slope(sizes)
+    return res
+
+
 def main():
     if "--mpi-part" in sys.argv:
         mpi_part([int(x) for x in sys.argv[-1].split(",")])
         return
     quick = "--quick" in sys.argv
-    res = {}
+    res = fast_parts(quick)
+    if "--fast-only" in sys.argv:
+        with open(OUT.replace(".json", "_fast.json"), "w") as f:
+            json.dump(res, f, indent=1)
+        return
     res["rgf_vs_dense"] = bench_rgf_vs_dense(500 if quick else 2000)
     sizes = [1000, 3000, 10000] if quick else [1000, 3000, 10000, 30000, 100000]
     res["rgf_scaling"] = bench_scaling(sizes)

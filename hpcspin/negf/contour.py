@@ -199,15 +199,29 @@ def plan_equilibrium(
     if method == "ozaki":
         if t <= 0 or wide_band:
             raise ValueError("Ozaki poles need T > 0 and tight-binding leads")
-        p = ozaki_pole_count(max(mu - lo, hi - mu) / t, tol / 20)
-        z, r = ozaki_poles(p)
-        return EquilibriumPlan(
-            "ozaki",
-            constant=1.0,
-            poles=mu + 1j * z * t,
-            pole_weights=2 * t * r,
-            fixed_error=2 * tol / 20,
-        )
+        return _ozaki_plan(mu, t, lo, hi, tol)
+    return _contour_plan(mu, t, lo, hi, tol, wide_band, gamma_target)
+
+
+def _ozaki_plan(mu: float, t: float, lo: float, hi: float, tol: float) -> EquilibriumPlan:
+    """Ozaki poles covering the padded spectrum [lo, hi] to tol/20 in f."""
+    p = ozaki_pole_count(max(mu - lo, hi - mu) / t, tol / 20)
+    z, r = ozaki_poles(p)
+    return EquilibriumPlan(
+        "ozaki",
+        constant=1.0,
+        poles=mu + 1j * z * t,
+        pole_weights=2 * t * r,
+        fixed_error=2 * tol / 20,
+    )
+
+
+def _contour_plan(mu, t, lo, hi, tol, wide_band, gamma_target) -> EquilibriumPlan:
+    """Contour plan: arc from E_B = lo, line, enclosed poles, wide-band tail.
+
+    The line lies at height 2 pi T N_p (T > 0 only); the tail is the real axis below
+    E_B (wide-band leads only).
+    """
     segs = []
     nt = window_tail(tol)
     if t > 0:
@@ -226,29 +240,21 @@ def plan_equilibrium(
     c = (end.real**2 + end.imag**2 - eb**2) / (2 * (end.real - eb))
     r = c - eb
     th1 = float(np.angle(end - c))
-    segs.append(
-        Segment(
-            "contour",
-            np.linspace(0.0, 1.0, 5),
-            shape="arc",
-            center=c,
-            radius=r,
-            theta0=np.pi,
-            theta1=th1,
-        )
+    arc = Segment(
+        "contour",
+        np.linspace(0.0, 1.0, 5),
+        shape="arc",
+        center=c,
+        radius=r,
+        theta0=np.pi,
+        theta1=th1,
     )
+    segs.append(arc)
     if line is not None:
         segs.append(line)
     if wide_band:
-        segs.append(
-            Segment(
-                "tail",
-                np.array([0.0, 0.25, 0.5, 0.75, 1.0]),
-                shape="tail",
-                origin=eb,
-                width=max(1.0, hi - lo),
-            )
-        )
+        tail_bp = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+        segs.append(Segment("tail", tail_bp, shape="tail", origin=eb, width=max(1.0, hi - lo)))
     return EquilibriumPlan("contour", poles=poles, pole_weights=weights, segments=segs)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from hpcspin.errors import HpcspinError
 from hpcspin.hamiltonian.sd import pauli_components
 from hpcspin.log import get_logger
+from hpcspin.negf import kernels
 from hpcspin.negf.contour import fermi, plan_equilibrium, plan_window
 from hpcspin.negf.leads import Leads
 from hpcspin.negf.observables import transmission
@@ -28,7 +29,7 @@ from hpcspin.negf.quadrature import Partition, adaptive_integrate, map_blocks, p
 from hpcspin.negf.resonances import resonance_breakpoints
 from hpcspin.negf.solvers import get_solver
 from hpcspin.negf.system import OpenSystem
-from hpcspin.negf.warm import CachedLeads, WarmStart
+from hpcspin.negf.warm import BoundedCache, CachedLeads, WarmStart
 from hpcspin.parallel.groups import group_comm
 
 log = get_logger("negf")
@@ -217,8 +218,10 @@ class NEGFEngine:
         self.eq_method, self.resonances = eq_method, resonances
         p = self.params
         self.leads = Leads(lattice, p.lead, p.t_lead, p.t_contact, p.gamma, method=lead_method)
+        self._parts = None  # scheme fast: kernel inputs of window energies seen before
         if scheme == "fast":
             self.leads = CachedLeads(self.leads)
+            self._parts = BoundedCache()
         self.block_intervals = block_intervals or default_block_intervals(
             lattice.length, lattice.width
         )
@@ -396,8 +399,17 @@ class NEGFEngine:
         return resonance_breakpoints(system, lo, hi, part=self.part)
 
     def _window_values(self, solver, system, e, de, mu_l, mu_r, temp) -> np.ndarray:
+        key = (mu_l, mu_r, temp, e.tobytes(), de.tobytes())
+        parts = self._parts.get(key) if self._parts is not None else None
+        if parts is not None:  # scheme fast, energies seen before: only the spins changed
+            return solver.window_from_parts(parts)
         gl, gr = system.gammas(e)
         w = (fermi(e, mu_l, temp) - fermi(e, mu_r, temp)) * de / (2 * np.pi)
+        if self._parts is not None:
+            parts = solver.window_parts(e, gl, gr, w) if hasattr(solver, "window_parts") else None
+            if parts is not None:
+                self._parts.put(key, parts, kernels.parts_nbytes(parts))
+                return solver.window_from_parts(parts)
         return solver.window_terms(e, gl, gr, w)
 
     def _blocks(self, n_items: int) -> list[slice]:

@@ -229,6 +229,49 @@ def _split(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a, dtype=complex).reshape(-1, 4).view(float).T)
 
 
+def window_parts(z, sl, sr, gam_l, gam_r, weight) -> tuple:
+    """The spin-independent inputs of :func:`window_rows`, in kernel layout.
+
+    A warm-started sequence meets the same energies again and again; the engine keeps
+    these parts and only the site blocks change.
+
+    Args:
+        z: (n,) energies.
+        sl: (n, 2, 2) Sigma_L.
+        sr: (n, 2, 2) Sigma_R.
+        gam_l: (n,) real, Gamma_L = gam_l * 1.
+        gam_r: (n,) real, Gamma_R = gam_r * 1.
+        weight: (n,) real quadrature weights.
+    """
+    z = np.atleast_1d(np.asarray(z, dtype=complex))
+    w = np.ascontiguousarray(np.real(weight), dtype=float)
+    gl = np.ascontiguousarray(gam_l, dtype=float)
+    gr = np.ascontiguousarray(gam_r, dtype=float)
+    zs = np.ascontiguousarray(np.stack([z.real, z.imag]))
+    return zs, _split(sl), _split(sr), gl * w, gl, gr, w
+
+
+def parts_nbytes(parts: tuple) -> int:
+    """Memory held by :func:`window_parts` output."""
+    return sum(a.nbytes for a in parts)
+
+
+def window_rows(hd, c: complex, parts: tuple) -> np.ndarray:
+    """Window integrand rows (n, 4L + 8) from the site blocks and :func:`window_parts`."""
+    zs, sls, srs, glw, gl, gr, w = parts
+    n, L = zs.shape[1], len(hd)
+    h = np.ascontiguousarray(np.asarray(hd, dtype=complex).reshape(L, 4).view(float))
+    dens = np.empty((L, 4, n))
+    ends = np.empty((2, 8, n))
+    _window_loops(h, abs(c) ** 2, complex(np.conj(c)), zs, sls, srs, glw, dens, ends)
+    vals = np.empty((n, 4 * L + 8))
+    vals[:, : 4 * L] = dens.reshape(4 * L, n).T
+    cur = np.empty((8, n))
+    _end_loops(ends, gl, gr, w, cur)
+    vals[:, 4 * L :] = cur.T
+    return vals
+
+
 def chain_window_terms(hd, c: complex, z, sl, sr, gam_l, gam_r, weight) -> np.ndarray:
     """Whole window integrand rows (n, 4L + 8) of a chain with spin-degenerate leads.
 
@@ -247,22 +290,7 @@ def chain_window_terms(hd, c: complex, z, sl, sr, gam_l, gam_r, weight) -> np.nd
         components of the site blocks of G Gamma_L G^+, then j^L_a and j^R_a, all times
         the weight.
     """
-    z = np.atleast_1d(np.asarray(z, dtype=complex))
-    n, L = len(z), len(hd)
-    h = np.ascontiguousarray(np.asarray(hd, dtype=complex).reshape(L, 4).view(float))
-    dens = np.empty((L, 4, n))
-    ends = np.empty((2, 8, n))
-    w = np.ascontiguousarray(weight, dtype=float)
-    gl = np.ascontiguousarray(gam_l, dtype=float)
-    zs = np.ascontiguousarray(np.stack([z.real, z.imag]))
-    args = (abs(c) ** 2, complex(np.conj(c)), zs, _split(sl), _split(sr), gl * w, dens, ends)
-    _window_loops(h, *args)
-    vals = np.empty((n, 4 * L + 8))
-    vals[:, : 4 * L] = dens.reshape(4 * L, n).T
-    cur = np.empty((8, n))
-    _end_loops(ends, gl, np.ascontiguousarray(gam_r, dtype=float), w, cur)
-    vals[:, 4 * L :] = cur.T
-    return vals
+    return window_rows(hd, c, window_parts(z, sl, sr, gam_l, gam_r, weight))
 
 
 def chain_pole_sum(hd, c: complex, z, sl, sr, w) -> np.ndarray:

@@ -111,15 +111,34 @@ class RGFSolver(Solver):
         return vals
 
     def _compiled_window(self, e, sl, sr, gam_l, gam_r, weight) -> np.ndarray:
-        gl, gr = gam_l[:, 0, 0].real, gam_r[:, 0, 0].real
+        parts = self._parts(e, sl, sr, gam_l, gam_r, weight)
+        if parts is None:  # spin-dependent leads: the numpy kernels
+            rows = chain_column0_rows(self.system.hd, self.system.v, e, sl, sr)
+            return self._fused_rows(rows, gam_l, gam_r, weight)
+        return kernels.window_rows(self.system.hd, self.coupling, parts)
+
+    @staticmethod
+    def _parts(e, sl, sr, gam_l, gam_r, weight):
         degenerate = all(
             np.array_equal(g[:, 0, 1], np.zeros(len(g))) and np.array_equal(g[:, 0, 0], g[:, 1, 1])
             for g in (gam_l, gam_r)
         )
-        if not degenerate:  # spin-dependent leads: the numpy kernels
-            rows = chain_column0_rows(self.system.hd, self.system.v, e, sl, sr)
-            return self._fused_rows(rows, gam_l, gam_r, weight)
-        return kernels.chain_window_terms(self.system.hd, self.coupling, e, sl, sr, gl, gr, weight)
+        if not degenerate:
+            return None
+        gl, gr = gam_l[:, 0, 0].real, gam_r[:, 0, 0].real
+        return kernels.window_parts(e, sl, sr, gl, gr, weight)
+
+    def window_parts(self, energies, gam_l, gam_r, weight):
+        """Spin-independent kernel inputs of :meth:`window_terms` (None: not compiled)."""
+        if not self.compiled:
+            return None
+        e = np.atleast_1d(np.asarray(energies, dtype=complex))
+        sl, sr = self.system.self_energies(e)
+        return self._parts(e, sl, sr, gam_l, gam_r, weight)
+
+    def window_from_parts(self, parts) -> np.ndarray:
+        """:meth:`window_terms` from :meth:`window_parts` of the same energies."""
+        return kernels.window_rows(self.system.hd, self.coupling, parts)
 
 
 @register("dense")

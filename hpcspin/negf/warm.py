@@ -76,6 +76,28 @@ class WarmStart:
         self.grid, self.key = None, None
 
 
+class BoundedCache:
+    """A dict of at most ``max_bytes`` of values (oldest entries dropped first)."""
+
+    def __init__(self, max_bytes: int = 32 << 20):
+        self._items: dict = {}
+        self.max_bytes, self.nbytes = int(max_bytes), 0
+
+    def get(self, key):
+        """The value stored under ``key``, or None."""
+        hit = self._items.get(key)
+        return None if hit is None else hit[0]
+
+    def put(self, key, value, size: int) -> None:
+        """Store ``value`` (``size`` bytes); values larger than the bound are not kept."""
+        if size > self.max_bytes:
+            return
+        while self._items and self.nbytes + size > self.max_bytes:
+            self.nbytes -= self._items.pop(next(iter(self._items)))[1]
+        self._items[key] = (value, size)
+        self.nbytes += size
+
+
 class CachedLeads:
     """A :class:`~hpcspin.negf.leads.Leads` whose self-energies are memoised by energy.
 
@@ -86,7 +108,12 @@ class CachedLeads:
     """
 
     def __init__(self, leads, max_bytes: int = 32 << 20):
-        self._leads, self._cache, self.max_bytes, self.nbytes = leads, {}, int(max_bytes), 0
+        self._leads, self._cache = leads, BoundedCache(max_bytes)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held."""
+        return self._cache.nbytes
 
     def __getattr__(self, name):
         return getattr(self._leads, name)
@@ -98,11 +125,5 @@ class CachedLeads:
         hit = self._cache.get(key)
         if hit is None:
             hit = self._leads.self_energies(z)
-            size = hit[0].nbytes + hit[1].nbytes
-            while self._cache and self.nbytes + size > self.max_bytes:
-                old = self._cache.pop(next(iter(self._cache)))
-                self.nbytes -= old[0].nbytes + old[1].nbytes
-            if size <= self.max_bytes:
-                self._cache[key] = hit
-                self.nbytes += size
+            self._cache.put(key, hit, hit[0].nbytes + hit[1].nbytes)
         return hit
