@@ -78,11 +78,11 @@ def test_modes_match_sancho_rubio(kind, W, per):
         assert np.abs(gs - surface_gf_modes(e, ld.h0, ld.v)).max() < 1e-5
 
 
-def test_open_triangular_needs_decimation_and_satisfies_dyson():
+def test_open_triangular_uses_lead_modes_and_satisfies_dyson():
     lat = make_lattice("triangular", 3, 4, False)
     assert simultaneous_modes(Leads(lat).h0, Leads(lat).v) is None
     ld = Leads(lat)
-    assert ld.method == "sancho-rubio"
+    assert ld.method == "eigen"
     z = np.array([0.4 + 0.3j, -2.0 + 0.02j])
     gl = ld.surface_gf(z, "left")
     gr = ld.surface_gf(z, "right")
