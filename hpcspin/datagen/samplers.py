@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hpcspin.dynamics.observables import domain_wall
+from hpcspin.dynamics.llg import transverse
+from hpcspin.hamiltonian.textures import domain_wall
 from hpcspin.lattice import Lattice
 
 KIND_WALL, KIND_WALL_NOISY, KIND_TEXTURE, KIND_RANDOM, KIND_SNAPSHOT = 0, 1, 2, 3, 4
@@ -260,7 +261,7 @@ def thermal_tilt(spins: np.ndarray, sigma: float, rng: np.random.Generator) -> n
     """
     s = np.asarray(spins, dtype=float)
     g = rng.normal(size=s.shape)
-    g -= np.sum(g * s, axis=1, keepdims=True) * s  # transverse part: 2 components
+    g = transverse(g, spins=s)  # transverse part: 2 components
     out = s + (sigma / np.sqrt(2.0)) * g
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 

@@ -103,6 +103,10 @@ class Integrator:
             raise HpcspinError(f"field_fn returned shape {h.shape}, expected {spins.shape}")
         return h if noise is None else h + noise
 
+    def _perp(self, field_fn: FieldFn, spins: np.ndarray, noise) -> np.ndarray:
+        """The field's part transverse to the spins (what the rotation schemes use)."""
+        return transverse(self._field(field_fn, spins, noise), spins=spins)
+
     def step(
         self, spins: np.ndarray, t: float, dt: float, field_fn: FieldFn, noise=None
     ) -> np.ndarray:
@@ -138,10 +142,10 @@ class SemiImplicitMidpoint(Integrator):
 
     def step(self, spins, t, dt, field_fn, noise=None):  # noqa: D102
         s0 = spins
-        a0 = rotation_field(s0, transverse(s0, self._field(field_fn, s0, noise)), self.alpha)
+        a0 = rotation_field(s0, self._perp(field_fn, s0, noise), self.alpha)
         pred = cayley_step(s0, a0, dt)
         mid = normalize(0.5 * (s0 + pred))
-        a1 = rotation_field(mid, transverse(mid, self._field(field_fn, mid, noise)), self.alpha)
+        a1 = rotation_field(mid, self._perp(field_fn, mid, noise), self.alpha)
         return normalize(cayley_step(s0, a1, dt))
 
 
@@ -159,11 +163,9 @@ class DepondtMertens(Integrator):
 
     def step(self, spins, t, dt, field_fn, noise=None):  # noqa: D102
         s0 = spins
-        om0 = -rotation_field(s0, transverse(s0, self._field(field_fn, s0, noise)), self.alpha)
+        om0 = -rotation_field(s0, self._perp(field_fn, s0, noise), self.alpha)
         pred = rotate(s0, om0, dt)
-        om1 = -rotation_field(
-            pred, transverse(pred, self._field(field_fn, pred, noise)), self.alpha
-        )
+        om1 = -rotation_field(pred, self._perp(field_fn, pred, noise), self.alpha)
         return normalize(rotate(s0, 0.5 * (om0 + om1), dt))
 
 

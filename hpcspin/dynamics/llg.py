@@ -38,9 +38,18 @@ def normalize(spins: np.ndarray) -> np.ndarray:
     return np.divide(spins, n, out=np.zeros_like(spins), where=n > 0)
 
 
-def transverse(spins: np.ndarray, field: np.ndarray) -> np.ndarray:
-    """Field transverse to each unit spin, H - (H.S) S: the part that exerts a torque."""
-    return field - dot(field, spins) * spins
+def transverse(field: np.ndarray, *, spins: np.ndarray) -> np.ndarray:
+    """H - (H.S) S: the part of a field transverse to each unit spin (exerts the torque).
+
+    The one projection of the package: numpy arrays (dynamics, metrics, validation)
+    or torch tensors (training losses); ``spins`` is keyword-only so that the two
+    arrays cannot be swapped.
+
+    Args:
+        field: (..., 3) fields H.
+        spins: (..., 3) unit spins S.
+    """
+    return field - (field * spins).sum(-1)[..., None] * spins
 
 
 def llg_rhs(spins: np.ndarray, field: np.ndarray, alpha: float) -> np.ndarray:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hpcspin.dynamics.llg import transverse
+
 
 def _np(x) -> np.ndarray:
     if hasattr(x, "detach"):
@@ -15,15 +17,14 @@ def _np(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def transverse(fields, spins) -> np.ndarray:
-    """H - (H.S) S for every site."""
-    h, s = _np(fields), _np(spins)
-    return h - np.sum(h * s, axis=-1, keepdims=True) * s
+def _perp(fields, spins) -> np.ndarray:
+    """H - (H.S) S of numpy copies (:func:`hpcspin.dynamics.llg.transverse`)."""
+    return transverse(_np(fields), spins=_np(spins))
 
 
 def transverse_rmse(pred, target, spins) -> float:
     """Root-mean-square (over sites and components) of the transverse error."""
-    d = transverse(_np(pred) - _np(target), spins)
+    d = _perp(_np(pred) - _np(target), spins)
     return float(np.sqrt(np.mean(d**2))) if d.size else float("nan")
 
 
@@ -33,8 +34,8 @@ def transverse_r2(pred, target, spins) -> float:
     1 - sum |p_perp - t_perp|^2 / sum |t_perp - mean(t_perp)|^2, with the mean per
     Cartesian component over all sites and configurations.
     """
-    t = transverse(target, spins).reshape(-1, 3)
-    p = transverse(pred, spins).reshape(-1, 3)
+    t = _perp(target, spins).reshape(-1, 3)
+    p = _perp(pred, spins).reshape(-1, 3)
     ss_tot = np.sum((t - t.mean(axis=0)) ** 2)
     ss_res = np.sum((p - t) ** 2)
     return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")

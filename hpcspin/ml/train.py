@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from hpcspin.dynamics.llg import transverse
 from hpcspin.errors import HpcspinError
 from hpcspin.log import Progress, get_logger
 from hpcspin.ml.metrics import field_metrics
@@ -162,7 +163,7 @@ class _Data:
 
 
 def _perp(h, s):
-    return h - (h * s).sum(-1, keepdim=True) * s
+    return transverse(h, spins=s)
 
 
 def _block_loss(model, data: _Data, idx, norm, create_graph=True):

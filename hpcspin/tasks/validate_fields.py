@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from hpcspin.dynamics.llg import transverse
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import write_json
 
@@ -84,7 +85,7 @@ def field_report(cfg, lattice, model_paths, out) -> dict:
 
 
 def _perp(h, s):
-    return h - (h * s).sum(-1, keepdims=True) * s
+    return transverse(h, spins=s)
 
 
 def _plot_fields(data, preds, out) -> None:
