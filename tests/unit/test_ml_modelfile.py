@@ -7,7 +7,14 @@ import torch
 from hpcspin.errors import HpcspinError, ModelMismatchError
 from hpcspin.lattice import make_lattice
 from hpcspin.ml import ModelSpec, build_model
-from hpcspin.ml.modelfile import ModelFileError, load_model, read_model_file, save_model
+from hpcspin.ml.modelfile import (
+    HEADER_SIZE,
+    ModelFileError,
+    load_model,
+    read_model_file,
+    save_model,
+    write_payload,
+)
 
 
 def spins(n, seed=0):
@@ -75,10 +82,10 @@ def test_head_mismatch(saved):
 
 def test_descriptor_mismatch(saved, tmp_path):
     path, _, _ = saved
-    payload = torch.load(path, weights_only=True)
+    payload = read_model_file(path)
     payload["descriptor"]["n_features"] += 1
     bad = tmp_path / "bad.pt"
-    torch.save(payload, bad)
+    write_payload(bad, payload)
     with pytest.raises(ModelMismatchError, match="descriptor"):
         load_model(bad)
 
@@ -88,10 +95,10 @@ def test_corrupt_foreign_missing_newer(saved, tmp_path):
     raw = path.read_bytes()
     (tmp_path / "cut.pt").write_bytes(raw[: len(raw) // 2])
     (tmp_path / "text.pt").write_text("hello")
-    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
-    payload = torch.load(path, weights_only=True)
+    write_payload(tmp_path / "foreign.pt", {"weights": torch.zeros(3)})
+    payload = read_model_file(path)
     payload["model_version"] = 99
-    torch.save(payload, tmp_path / "newer.pt")
+    write_payload(tmp_path / "newer.pt", payload)
     for name, match in [
         ("cut.pt", "corrupt"),
         ("text.pt", "corrupt"),
@@ -109,3 +116,62 @@ def test_read_metadata_without_building(saved):
     meta = read_model_file(path)
     assert meta["head"] == "E+vector" and meta["units"]["energy"].startswith("t")
     assert meta["hpcspin_version"]
+
+
+def test_checksum_catches_flips_and_truncations(saved, tmp_path):
+    """Any flipped bit (header or payload) or truncation is a ModelFileError naming the file."""
+    path, _, _ = saved
+    raw = path.read_bytes()
+    assert read_model_file(path)["checksum"] == "verified"
+    rng = np.random.default_rng(5)
+    bad = tmp_path / "flip.pt"
+    positions = [0, 20, 40, HEADER_SIZE - 1, HEADER_SIZE, len(raw) - 1]
+    positions += rng.integers(0, len(raw), 24).tolist()
+    for pos in positions:
+        b = bytearray(raw)
+        b[pos] ^= 1 << int(rng.integers(8))
+        bad.write_bytes(bytes(b))
+        with pytest.raises(ModelFileError, match="flip.pt"):
+            load_model(bad)
+    for cut in (0, 10, HEADER_SIZE, len(raw) // 2, len(raw) - 1):
+        bad.write_bytes(raw[:cut])
+        with pytest.raises(ModelFileError, match="flip.pt"):
+            load_model(bad)
+    bad.write_bytes(raw + b"\0")
+    with pytest.raises(ModelFileError, match="truncated or damaged"):
+        load_model(bad)
+
+
+@pytest.mark.parametrize("key", ["spec", "state_dict", "lattice", "head", "descriptor"])
+def test_missing_or_mistyped_key(saved, tmp_path, key):
+    path, _, _ = saved
+    payload = read_model_file(path)
+    del payload[key]
+    write_payload(tmp_path / "m.pt", payload)
+    with pytest.raises(ModelFileError, match=f"'{key}' is missing"):
+        load_model(tmp_path / "m.pt")
+    payload[key] = "text" if key != "head" else 3
+    write_payload(tmp_path / "m.pt", payload)
+    with pytest.raises(ModelFileError, match=f"'{key}' is"):
+        load_model(tmp_path / "m.pt")
+
+
+def test_non_finite_weight_refused(saved, tmp_path):
+    path, _, _ = saved
+    payload = read_model_file(path)
+    name = next(k for k, v in payload["state_dict"].items() if v.is_floating_point())
+    payload["state_dict"][name] = payload["state_dict"][name].clone()
+    payload["state_dict"][name].view(-1)[0] = float("nan")
+    write_payload(tmp_path / "nan.pt", payload)
+    with pytest.raises(ModelFileError, match="non-finite"):
+        load_model(tmp_path / "nan.pt")
+
+
+def test_older_file_without_checksum_is_read(saved, tmp_path, caplog):
+    path, model, lat = saved
+    payload = read_model_file(path)
+    del payload["checksum"]
+    torch.save(payload, tmp_path / "old.pt")  # a bare torch zip, as hpcspin wrote before
+    m2 = load_model(tmp_path / "old.pt")
+    assert m2.meta["checksum"] == "none"
+    assert "no checksum" in caplog.text
