@@ -42,13 +42,14 @@ def main(ranks: int = 2) -> int:
 def _report(cfg, wall: float, ranks: int) -> int:
     import numpy as np
 
+    from hpcspin.io import keys
     from hpcspin.io.trajectory import read_trajectory
     from hpcspin.tasks.common import lattice_from, negf_engine_from
 
     out = cfg.output.dir
-    with open(os.path.join(out, "summary.json")) as fh:
+    with open(os.path.join(out, keys.SUMMARY_FILE)) as fh:
         summ = json.load(fh)
-    traj = read_trajectory(os.path.join(out, "trajectory.h5"))
+    traj = read_trajectory(os.path.join(out, keys.TRAJECTORY_FILE))
     engine = negf_engine_from(cfg, lattice_from(cfg))
     current = engine.compute(traj["spins"][-1], bias=cfg.electrons.bias).current
     alpha = cfg.dynamics.alpha

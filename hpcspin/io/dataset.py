@@ -46,34 +46,19 @@ from hpcspin.log import get_logger
 log = get_logger(__name__)
 
 FILE_KIND = "dataset"
-DATASET_FILE = "dataset.h5"  # file name inside [output] dir
+DATASET_FILE = keys.DATASET_FILE  # file name inside [output] dir
 
-# -- per-configuration datasets (names from keys.py where they exist) -------------
-SPINS = keys.SPINS
-FIELD = keys.FIELD
-FIELD_EQ = "field_eq"  # (n_cfg, N, 3) float64: field at V = 0
-DENSITY = keys.DENSITY
-BIAS = keys.BIAS
-MU = keys.MU  # (n_cfg,) float64 here: mean chemical potential
-CURRENT = keys.CURRENT  # (n_cfg,) float64: particle current at V
-SAMPLE_KIND = "kind"  # (n_cfg,) int8: sampler label
-NOISE = "noise"  # (n_cfg,) float64: thermal tilt (radians rms)
-WALL_CENTER = "wall_center"  # (n_cfg,) float64
-WALL_WIDTH = "wall_width"  # (n_cfg,) float64
-NEGF_ERROR = "negf_error"  # (n_cfg,) float64: NEGF error estimate (spin density units)
-SESSION = "session"  # (n_cfg,) int16: which run session computed the row
-DONE = "done"  # (n_cfg,) uint8: completion flag, written last
-
-# -- root attributes ----------------------------------------------------------------
-FINGERPRINT = "fingerprint"  # str: sha256 of FINGERPRINT_JSON
-FINGERPRINT_JSON = "fingerprint_json"  # str: canonical JSON of what defines the data
-N_CONFIGS = "n_configs"  # int
-SESSIONS = "sessions"  # int: run sessions that wrote the file so far
-KIND_NAMES = "kind_names"  # str: JSON list, label -> sampler name
-LATTICE_JSON = "lattice_json"  # str: [lattice] section
-ELECTRONS_JSON = "electrons_json"  # str: [electrons] section
-SAMPLER_JSON = "sampler_json"  # str: sampler settings
-NEGF_JSON = "negf_json"  # str: solver and accuracy
+# -- per-configuration datasets and root attributes: names, shapes and units are
+# defined once, in keys.DATASETS["dataset"] and keys.ATTRS["dataset"] ----------------
+SPINS, FIELD, FIELD_EQ, DENSITY = keys.SPINS, keys.FIELD, keys.FIELD_EQ, keys.DENSITY
+BIAS, MU, CURRENT = keys.BIAS, keys.MU, keys.CURRENT
+SAMPLE_KIND, NOISE = keys.SAMPLE_KIND, keys.NOISE
+WALL_CENTER, WALL_WIDTH = keys.WALL_CENTER, keys.WALL_WIDTH
+NEGF_ERROR, SESSION, DONE = keys.NEGF_ERROR, keys.SESSION, keys.DONE  # DONE: written last
+FINGERPRINT, FINGERPRINT_JSON = keys.FINGERPRINT, keys.FINGERPRINT_JSON
+N_CONFIGS, SESSIONS, KIND_NAMES = keys.N_CONFIGS, keys.SESSIONS, keys.KIND_NAMES
+LATTICE_JSON, ELECTRONS_JSON = keys.LATTICE_JSON, keys.ELECTRONS_JSON
+SAMPLER_JSON, NEGF_JSON = keys.SAMPLER_JSON, keys.NEGF_JSON
 
 _VECTORS = (SPINS, FIELD, FIELD_EQ, DENSITY)
 _FLOAT_SCALARS = (BIAS, MU, CURRENT, NOISE, WALL_CENTER, WALL_WIDTH, NEGF_ERROR)

@@ -57,7 +57,7 @@ from hpcspin.tasks.signals import SignalFlag
 
 log = get_logger("datagen")
 
-SUMMARY_FILE = "datagen_summary.json"  # next to the dataset: timings of the last session
+SUMMARY_FILE = keys.DATAGEN_SUMMARY_FILE  # next to the dataset: timings of the last session
 FORMAT_VERSION = 1  # of the dataset layout; part of the fingerprint
 #: MPI-IO mode of the row writes: True collective (aggregation, what parallel file
 #: systems need at scale), False independent (no rendezvous per write: 50-200x cheaper

@@ -24,6 +24,7 @@ from hpcspin.dynamics.simulation import DRIVE, RELAX, RunState, Simulation
 from hpcspin.errors import HpcspinError
 from hpcspin.faults import fault_point
 from hpcspin.io import checkpoint as ckpt
+from hpcspin.io import keys
 from hpcspin.io.outdir import h5_config, h5_kind, removable
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import (
@@ -44,8 +45,8 @@ from hpcspin.tasks.common import (
 from hpcspin.tasks.signals import SignalFlag
 
 log = get_logger("dynamics")
-TRAJECTORY = "trajectory.h5"
-CHECKPOINT_DIR = "checkpoints"
+TRAJECTORY = keys.TRAJECTORY_FILE
+CHECKPOINT_DIR = keys.CHECKPOINT_DIR
 
 
 def providers_from(cfg, lattice, ctx) -> list:
@@ -319,7 +320,7 @@ def _finish(sim: Simulation, cfg, out: str, state: RunState, wall: float, steps_
     for line in walls.pop("warnings"):
         log.warning("%s", line)
     summary.update(walls)
-    write_json(os.path.join(out, "summary.json"), summary)
+    write_json(os.path.join(out, keys.SUMMARY_FILE), summary)
     log.info(
         "done: v = %.6g sites/t over t in [%g, %g]; %d steps in %.1f s",
         v,

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from hpcspin.io import keys
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import (
     initial_spins,
@@ -22,7 +23,7 @@ from hpcspin.tasks.common import (
 )
 
 log = get_logger("negf")
-OUTPUT = "negf.h5"
+OUTPUT = keys.NEGF_FILE
 
 
 def run(cfg, ctx, restart: str | None = None) -> None:
@@ -53,7 +54,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         path = os.path.join(out, OUTPUT)
         write_negf_file(path, spins, res, energies, cfg.deck_text, cfg.to_json(), ctx.size)
         write_json(
-            os.path.join(out, "negf_summary.json"),
+            os.path.join(out, keys.NEGF_SUMMARY_FILE),
             {
                 "current": res.current,
                 "n_sites": lattice.n_sites,

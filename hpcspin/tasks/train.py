@@ -14,6 +14,7 @@ import numpy as np
 
 from hpcspin.errors import HpcspinError
 from hpcspin.faults import fault_point
+from hpcspin.io import keys
 from hpcspin.io.outdir import check_replaceable
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import agree, collective_error, decide, lattice_from, write_json
@@ -199,7 +200,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
             "metrics": res.metrics,
             "fingerprint": res.fingerprint,
         }
-        write_json(os.path.splitext(m.file)[0] + "_train.json", summary)
+        write_json(os.path.splitext(m.file)[0] + keys.TRAIN_SUMMARY_SUFFIX, summary)
         log.info(
             "wrote %s (%.1f s); validation metrics: %s",
             m.file,

@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from hpcspin.io import keys
 from hpcspin.io.trajectory import read_trajectory
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import lattice_from, prepare_output_dir, write_json
@@ -42,7 +43,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         from hpcspin.tasks.validate_fields import field_report
 
         report = field_report(cfg, lattice, _models(cfg), out)
-        write_json(os.path.join(out, "validation.json"), report)
+        write_json(os.path.join(out, keys.VALIDATION_FILE), report)
     ctx.comm.Barrier()
     if cfg.validate.velocity_biases:
         _velocities(cfg, ctx, out)
@@ -129,8 +130,8 @@ def load_runs(out, jobs, run_dir) -> dict:
     res: dict = {}
     for label, _, bias in jobs:
         d = run_dir(out, label, bias)
-        traj = read_trajectory(os.path.join(d, "trajectory.h5"))
-        with open(os.path.join(d, "summary.json")) as fh:
+        traj = read_trajectory(os.path.join(d, keys.TRAJECTORY_FILE))
+        with open(os.path.join(d, keys.SUMMARY_FILE)) as fh:
             summ = json.load(fh)
         cur = np.asarray(traj.get("current", [np.nan]), float)
         res.setdefault(label, {})[bias] = {

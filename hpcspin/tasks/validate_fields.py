@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from hpcspin.dynamics.llg import transverse
+from hpcspin.io import keys
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import write_json
 
@@ -124,7 +125,7 @@ def _plot_fields(data, preds, out) -> None:
         axes[1, k].set(xlabel="site i", ylabel="RMS error of H(V) - H(0)")
         axes[1, k].legend(fontsize=7)
     fig.suptitle("Nonequilibrium field: ML vs NEGF on the held-out set")
-    fig.savefig(os.path.join(out, "fields_parity.png"), dpi=100)
+    fig.savefig(os.path.join(out, keys.FIELDS_PARITY_PNG), dpi=100)
     plt.close(fig)
 
 
@@ -174,8 +175,8 @@ def velocity_report(cfg, out, jobs, run_dir) -> dict:
         "fit_window": [t_end / 2, t_end],
         "rows": rows,
     }
-    write_json(os.path.join(out, "velocity.json"), report)
-    _markdown(report, list(runs), os.path.join(out, "velocity.md"))
+    write_json(os.path.join(out, keys.VELOCITY_JSON), report)
+    _markdown(report, list(runs), os.path.join(out, keys.VELOCITY_MD))
     if cfg.output.plots:
         plot_comparison(runs, out, "velocity")
     return report
