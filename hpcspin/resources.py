@@ -22,6 +22,8 @@ _GATHER_VECTORS = 2
 _BASE = 0.25 * (1 << 30)
 #: Complex (2W x 2W) blocks per column that the recursive Green's function keeps.
 _RGF_BLOCKS = 8
+#: Sites per ML force call (MLForce's chunk on a CPU): activations exist for one slab.
+_ML_SLAB = 1 << 16
 #: Autograd keeps roughly this many copies of each activation for the force pass.
 _AUTOGRAD_COPIES = 4
 #: Local ranks variables of common launchers (Open MPI, MPICH/Hydra, SLURM).
@@ -35,11 +37,11 @@ def _cells(cfg) -> int:
     return (2 * r + 1) * rows
 
 
-def _ml_bytes_per_site(cfg) -> float:
+def _ml_bytes_per_site(cfg, itemsize: int = 8) -> float:
     k = _cells(cfg)
     features = k + k * (k - 1) // 2 + 2  # pairs, triples bound, globals
     width = features + 3 * sum(cfg.model.hidden) + 6 * k
-    return 8.0 * _AUTOGRAD_COPIES * width
+    return float(itemsize * _AUTOGRAD_COPIES * width)
 
 
 def _negf_bytes(cfg) -> float:
@@ -66,8 +68,9 @@ def _arrays(cfg, p: int) -> tuple[float, float]:
         halo = 2 * (cfg.model.radius + 2) * lat.width
         owned = n / p + halo
         per = owned * vec * _STAGE_VECTORS.get(cfg.dynamics.integrator, 12)
-        if cfg.dynamics.forces == "ml":
-            per += owned * _ml_bytes_per_site(cfg)
+        if cfg.dynamics.forces == "ml":  # evaluated in slabs of at most _ML_SLAB sites
+            itemsize = 4 if cfg.dynamics.ml_dtype == "float32" else 8
+            per += min(owned, _ML_SLAB) * _ml_bytes_per_site(cfg, itemsize)
         elif cfg.dynamics.forces == "negf":
             per += _negf_bytes(cfg)
         return per, per + _GATHER_VECTORS * vec * n
