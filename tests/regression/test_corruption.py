@@ -197,25 +197,20 @@ def check(result: dict) -> None:
     assert result["error"] > 0  # the damage was seen (a test that cannot fail is no test)
 
 
-NO_MODEL_CHECKSUM = pytest.mark.xfail(
-    strict=True, reason="model files carry no checksum yet (ml/modelfile.py)"
-)
 #: Cases per file kind of the long sweep (set HPCSPIN_SWEEP_CASES for a longer one).
 SWEEP_CASES = int(os.environ.get("HPCSPIN_SWEEP_CASES", "400"))
 
 
 @pytest.mark.parametrize(
     "kind, n_cases",
-    [("checkpoint", 80), ("dataset", 60), pytest.param("model", 60, marks=NO_MODEL_CHECKSUM)],
+    [("checkpoint", 80), ("dataset", 60), ("model", 60)],
 )
 def test_random_damage_is_refused_or_harmless(kind, n_cases):
     check(run_worker(kind, seed=11, n_cases=n_cases, timeout=120))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "kind", ["checkpoint", "dataset", pytest.param("model", marks=NO_MODEL_CHECKSUM)]
-)
+@pytest.mark.parametrize("kind", ["checkpoint", "dataset", "model"])
 def test_random_damage_long_sweep(kind):
     check(run_worker(kind, seed=2026, n_cases=SWEEP_CASES, timeout=60 + SWEEP_CASES))
 
