@@ -13,7 +13,10 @@ Two kernels:
   of the site blocks of G Gamma_L G^+ and the lead spin currents (from the end blocks
   G_{0,0} and G_{L-1,0}), times the weights. Same recursion as ``rgf._chain_column0``.
 * :func:`chain_pole_sum`: sum_p w_p Re Tr[sigma_a G_xx(z_p)] per site (the Ozaki pole
-  sum), from a stored right sweep and a left sweep on the fly.
+  sum): a right sweep that keeps the self-energy only every POLE_BLOCK sites, then per
+  block a recomputation of the block's right self-energies (in cache) and the left
+  sweep on the fly. One more 2x2 inverse per site-energy than storing the whole sweep,
+  in exchange for a working set independent of N (measured in docs/negf.md).
 
 Blocks are held as 4 numbers (entries 00, 01, 10, 11). The kernels are compiled on
 first use (cached on disk by numba). Without numba :data:`AVAILABLE` is False and the
@@ -176,47 +179,76 @@ def _end_loops(ends, gl, gr, w, cur):  # pragma: no cover - compiled
         cur[7, k] = g * (qq00 - qq11)
 
 
+#: Sites per cache block of the pole sum: the right sweep keeps the self-energy only at
+#: block ends and recomputes it inside each block, so the working set is one block
+#: (POLE_BLOCK x 4 x n complex numbers) at any chain length.
+POLE_BLOCK = 128
+
+
 @_jit
-def _pole_loops(h, c2, z, sl, sr, w, out):  # pragma: no cover - compiled
+def _right_step(h, x, z, c2, src, dst):  # pragma: no cover - compiled
+    # dst = SR_{x-1} = c2 [z - h_x - SR_x]^-1 with src = SR_x, rows (4, n).
+    for k in range(z.shape[0]):
+        a0 = z[k] - h[x, 0] - src[0, k]
+        a1 = -h[x, 1] - src[1, k]
+        a2 = -h[x, 2] - src[2, k]
+        a3 = z[k] - h[x, 3] - src[3, k]
+        r = c2 / (a0 * a3 - a1 * a2)
+        dst[0, k] = a3 * r
+        dst[1, k] = -a1 * r
+        dst[2, k] = -a2 * r
+        dst[3, k] = a0 * r
+
+
+@_jit
+def _pole_site(h, x, z, c2, s, g, w, out):  # pragma: no cover - compiled
+    # G_xx = [z - h_x - SL_x - SR_x]^-1 (s = SL_x, updated to SL_{x+1}; g = SR_x).
+    acc0, acc1, acc2, acc3 = 0.0, 0.0, 0.0, 0.0
+    for k in range(z.shape[0]):
+        b0 = z[k] - h[x, 0] - s[0, k]
+        b1 = -h[x, 1] - s[1, k]
+        b2 = -h[x, 2] - s[2, k]
+        b3 = z[k] - h[x, 3] - s[3, k]
+        a0, a1, a2, a3 = b0 - g[0, k], b1 - g[1, k], b2 - g[2, k], b3 - g[3, k]
+        r = 1.0 / (a0 * a3 - a1 * a2)
+        wk = w[k]
+        # G = [a3, -a1; -a2, a0] r; Re Tr[sigma_a G] per component.
+        acc0 += wk * ((a3 + a0) * r).real
+        acc1 += wk * (-(a1 + a2) * r).real
+        acc2 += wk * (1j * (a2 - a1) * r).real
+        acc3 += wk * ((a3 - a0) * r).real
+        rl = c2 / (b0 * b3 - b1 * b2)  # SL_{x+1} = c2 [z - h_x - SL_x]^-1
+        s[0, k], s[1, k], s[2, k], s[3, k] = b3 * rl, -b1 * rl, -b2 * rl, b0 * rl
+    out[x, 0] += acc0
+    out[x, 1] += acc1
+    out[x, 2] += acc2
+    out[x, 3] += acc3
+
+
+@_jit
+def _pole_loops(h, c2, z, sl, sr, w, out, blk):  # pragma: no cover - compiled
     L, n = h.shape[0], z.shape[0]
-    g = np.empty((L, 4, n), dtype=np.complex128)  # SR_x (right-connected self-energy)
-    for k in range(n):
-        g[L - 1, 0, k], g[L - 1, 1, k] = sr[0, k], sr[1, k]
-        g[L - 1, 2, k], g[L - 1, 3, k] = sr[2, k], sr[3, k]
-    for x in range(L - 1, 0, -1):
-        for k in range(n):
-            a0 = z[k] - h[x, 0] - g[x, 0, k]
-            a1 = -h[x, 1] - g[x, 1, k]
-            a2 = -h[x, 2] - g[x, 2, k]
-            a3 = z[k] - h[x, 3] - g[x, 3, k]
-            r = c2 / (a0 * a3 - a1 * a2)
-            g[x - 1, 0, k] = a3 * r
-            g[x - 1, 1, k] = -a1 * r
-            g[x - 1, 2, k] = -a2 * r
-            g[x - 1, 3, k] = a0 * r
+    nb = (L + blk - 1) // blk
+    ck = np.empty((nb, 4, n), dtype=np.complex128)  # SR at the last site of each block
+    cur = np.empty((4, n), dtype=np.complex128)
+    nxt = np.empty((4, n), dtype=np.complex128)
+    cur[:, :] = sr
+    for x in range(L - 1, -1, -1):
+        if x % blk == blk - 1 or x == L - 1:
+            ck[x // blk] = cur
+        if x > 0:
+            _right_step(h, x, z, c2, cur, nxt)
+            cur, nxt = nxt, cur
+    loc = np.empty((blk, 4, n), dtype=np.complex128)  # SR inside one block
     s = np.empty((4, n), dtype=np.complex128)  # SL_x, carried along the left sweep
     s[:, :] = sl
-    for x in range(L):
-        acc0, acc1, acc2, acc3 = 0.0, 0.0, 0.0, 0.0
-        for k in range(n):
-            b0 = z[k] - h[x, 0] - s[0, k]
-            b1 = -h[x, 1] - s[1, k]
-            b2 = -h[x, 2] - s[2, k]
-            b3 = z[k] - h[x, 3] - s[3, k]
-            a0, a1, a2, a3 = b0 - g[x, 0, k], b1 - g[x, 1, k], b2 - g[x, 2, k], b3 - g[x, 3, k]
-            r = 1.0 / (a0 * a3 - a1 * a2)
-            wk = w[k]
-            # G = [a3, -a1; -a2, a0] r; Re Tr[sigma_a G] per component.
-            acc0 += wk * ((a3 + a0) * r).real
-            acc1 += wk * (-(a1 + a2) * r).real
-            acc2 += wk * (1j * (a2 - a1) * r).real
-            acc3 += wk * ((a3 - a0) * r).real
-            rl = c2 / (b0 * b3 - b1 * b2)  # SL_{x+1} = c2 [z - h_x - SL_x]^-1
-            s[0, k], s[1, k], s[2, k], s[3, k] = b3 * rl, -b1 * rl, -b2 * rl, b0 * rl
-        out[x, 0] += acc0
-        out[x, 1] += acc1
-        out[x, 2] += acc2
-        out[x, 3] += acc3
+    for b in range(nb):
+        x0, x1 = b * blk, min((b + 1) * blk, L)
+        loc[x1 - 1 - x0] = ck[b]
+        for x in range(x1 - 1, x0, -1):
+            _right_step(h, x, z, c2, loc[x - x0], loc[x - 1 - x0])
+        for x in range(x0, x1):
+            _pole_site(h, x, z, c2, s, loc[x - x0], w, out)
 
 
 def _rows(a: np.ndarray) -> np.ndarray:
@@ -308,5 +340,5 @@ def chain_pole_sum(hd, c: complex, z, sl, sr, w) -> np.ndarray:
     z = np.ascontiguousarray(np.atleast_1d(np.asarray(z, dtype=complex)))
     out = np.zeros((h.shape[0], 4))
     w = np.ascontiguousarray(np.asarray(w, dtype=float))
-    _pole_loops(h, abs(c) ** 2, z, _rows(sl), _rows(sr), w, out)
+    _pole_loops(h, abs(c) ** 2, z, _rows(sl), _rows(sr), w, out, POLE_BLOCK)
     return out

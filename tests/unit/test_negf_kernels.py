@@ -43,8 +43,9 @@ def test_window_kernel_equals_numpy_and_dense(lead, n):
 
 
 @needs_numba
-@pytest.mark.parametrize("n", [1, 2, 9, 40])
+@pytest.mark.parametrize("n", [1, 2, 9, 40, 2 * kernels.POLE_BLOCK + 13])
 def test_pole_kernel_equals_numpy_and_dense(n):
+    """Also over several cache blocks of the pole sum (a partial last block)."""
     sy = _system(n, seed=10 + n)
     z = -1.0 + np.linspace(-2, 2, 7) + 1j * np.geomspace(0.01, 3, 7)
     w = np.random.default_rng(2).normal(size=len(z))
