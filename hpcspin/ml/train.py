@@ -24,6 +24,7 @@ from hpcspin.errors import HpcspinError
 from hpcspin.log import Progress, get_logger
 from hpcspin.ml.metrics import field_metrics
 from hpcspin.ml.model import ForceModel, ModelSpec, build_model
+from hpcspin.parallel.collective import collective_error, decide
 
 log = get_logger("ml.train")
 SCHEDULES = ("plateau", "cosine", "none")
@@ -100,8 +101,8 @@ class TrainResult:
     fingerprint: str = ""
     lattice: object = None
 
-    def save(self, path, extra: dict | None = None) -> None:
-        """Write the model file (weights, metadata, metrics, data fingerprint)."""
+    def save(self, path, extra: dict | None = None, domain: dict | None = None) -> None:
+        """Write the model file (weights, metadata, metrics, data fingerprint, domain)."""
         from hpcspin.ml.modelfile import save_model
 
         save_model(
@@ -111,6 +112,7 @@ class TrainResult:
             metrics=self.metrics,
             fingerprint=self.fingerprint,
             extra=extra,
+            domain=domain,
         )
 
 
@@ -277,20 +279,16 @@ def _save_checkpoint(path, state):
 
 def _load_checkpoint(path, comm):
     """Checkpoint state or None. Collective over comm (rank 0 reads and broadcasts)."""
-    state = None
-    rank = 0 if comm is None else comm.Get_rank()
-    if rank == 0 and path and os.path.exists(path):
+
+    def read():
+        if not (path and os.path.exists(path)):
+            return None
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # corrupt file: say so on every rank
-            state = {"error": f"cannot read training checkpoint {path}: {exc}"}
-    if comm is not None and comm.Get_size() > 1:
-        state = comm.bcast(state, root=0)
-    if state is not None and "error" in state:
-        err = HpcspinError(state["error"])
-        err.collective = True  # broadcast: every rank raises it
-        raise err
-    return state
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # corrupt file: said on every rank
+            raise HpcspinError(f"cannot read training checkpoint {path}: {exc}") from None
+
+    return decide(comm, read)
 
 
 def _predict(model, data: _Data, idx, cfg, comm) -> dict:
@@ -464,13 +462,11 @@ def train_model(
     if changes:
         what = "; ".join(changes)
         if not cfg.fresh_on_mismatch:
-            err = HpcspinError(
+            raise collective_error(  # every rank holds the same checkpoint (broadcast)
                 f"training checkpoint {cfg.checkpoint} belongs to another model or other "
                 f"training settings ({what}): delete it, choose another model file, or "
                 "set [output] resume = 'matching' or 'never' to start afresh"
             )
-            err.collective = True  # every rank holds the same checkpoint (broadcast)
-            raise err
         log.warning(
             "training checkpoint %s is of other settings (%s): starting afresh",
             cfg.checkpoint,
@@ -486,12 +482,10 @@ def train_model(
         loss = _epoch(model, opt, data, train_idx, cfg, st.epoch, comm)
         val = _mean_loss(model, data, val_idx, cfg, comm) if len(val_idx) else loss
         if not (np.isfinite(loss) and np.isfinite(val)):  # same reduced value on every rank
-            err = HpcspinError(
+            raise collective_error(
                 f"training loss is not finite at epoch {st.epoch + 1} (loss {loss}, validation "
                 f"{val}); lower [train] lr or check the dataset (last checkpoint kept)"
             )
-            err.collective = True
-            raise err
         lr = opt.param_groups[0]["lr"]
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
             sched.step(val)
