@@ -156,7 +156,7 @@ def wall_report(
     length: int,
     t_min: float,
     t_max: float,
-    edge: float = 1.0,
+    edge: float = 3.0,
 ) -> dict:
     """Per-wall velocities and walls that left the sample, for the run summary.
 
@@ -167,7 +167,8 @@ def wall_report(
         t_min: start of the velocity fit window.
         t_max: end of the velocity fit window.
         edge: a wall whose last position is within this distance of an edge and
-            that disappears before the last frame has left the sample.
+            that disappears before the last frame has left the sample (a wall of
+            width ~2 loses its sign change a site or two before its centre leaves).
 
     Returns:
         ``n_walls_start``, ``n_walls_end``, ``wall_velocities`` (per track, fit over

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from hpcspin.datagen.samplers import KIND_WALL
 from hpcspin.dynamics.llg import transverse
 from hpcspin.io import keys
 from hpcspin.log import get_logger
@@ -36,7 +37,7 @@ def model_metrics(model, lattice, data) -> dict:
     h_v, h_0 = data["field"], data["field_eq"]
     p_v = _predict(model, lattice, s, bias, mu)
     p_0 = _predict(model, lattice, s, np.zeros_like(bias), mu)
-    clean = (data["kind"] == 0) & (data["noise"] == 0)
+    clean = (data["kind"] == KIND_WALL) & (data["noise"] == 0)
     res: dict = {"n_configs": int(len(s)), "n_clean_walls": int(clean.sum())}
     for tag, m in (("all", slice(None)), ("clean", clean)):
         if not np.any(np.ones(len(s), bool)[m]):
@@ -90,43 +91,13 @@ def _perp(h, s):
 
 
 def _plot_fields(data, preds, out) -> None:
-    from hpcspin.plots import _plt
+    from hpcspin.plots import plot_field_parity
 
-    plt = _plt()
     s = data["spins"]
     neq = _perp(data["field"] - data["field_eq"], s)
-    n = len(preds)
-    fig, axes = plt.subplots(2, n, figsize=(4.2 * n, 7.5), squeeze=False, constrained_layout=True)
-    for k, (label, (p_v, p_0, clean)) in enumerate(preds.items()):
-        pn = _perp(p_v - p_0, s)
-        ax = axes[0, k]
-        lim = float(np.abs(neq).max()) * 1.05
-        ax.plot(
-            neq[~clean].ravel(),
-            pn[~clean].ravel(),
-            ".",
-            ms=1,
-            alpha=0.3,
-            label="all configurations",
-        )
-        ax.plot(neq[clean].ravel(), pn[clean].ravel(), ".", ms=2, label="clean walls")
-        ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.5)
-        ax.set(
-            xlim=(-lim, lim),
-            ylim=(-lim, lim),
-            title=label,
-            xlabel="NEGF  H(V) - H(0), transverse",
-            ylabel="ML, transverse",
-        )
-        ax.legend(fontsize=7, markerscale=4)
-        err = np.sqrt(((pn - neq) ** 2).sum(-1).mean(0))
-        axes[1, k].plot(err, label="all")
-        axes[1, k].plot(np.sqrt(((pn - neq)[clean] ** 2).sum(-1).mean(0)), label="clean walls")
-        axes[1, k].set(xlabel="site i", ylabel="RMS error of H(V) - H(0)")
-        axes[1, k].legend(fontsize=7)
-    fig.suptitle("Nonequilibrium field: ML vs NEGF on the held-out set")
-    fig.savefig(os.path.join(out, keys.FIELDS_PARITY_PNG), dpi=100)
-    plt.close(fig)
+    clean = next(iter(preds.values()))[2] if preds else np.zeros(len(s), bool)
+    fits = {label: _perp(p_v - p_0, s) for label, (p_v, p_0, _) in preds.items()}
+    plot_field_parity(neq, fits, clean, os.path.join(out, keys.FIELDS_PARITY_PNG))
 
 
 def velocity_report(cfg, out, jobs, run_dir) -> dict:
