@@ -28,11 +28,11 @@ import numpy as np
 from hpcspin.errors import HpcspinError
 from hpcspin.io import keys
 from hpcspin.io.h5 import open_checked
+from hpcspin.lattice import cartesian
 
 FORMATS = ("ovf", "extxyz", "vtkhdf")
 #: OVF 2.0 binary check values (written before the data, little-endian).
 _OVF_CHECK = {4: (np.dtype("<f4"), 1234567.0), 8: (np.dtype("<f8"), 123456789012345.0)}
-_TRIANGULAR_A2 = (0.5, np.sqrt(3.0) / 2.0)
 
 
 def frame_indices(spec: str, n_frames: int) -> list[int]:
@@ -96,9 +96,11 @@ def read_frames(path: str, frames: str = "all") -> dict:
 
 def positions_of(kind: str, length: int, width: int) -> np.ndarray:
     """Cartesian positions (N, 3) of the sites of a strip (site i = x * W + y)."""
-    x, y = np.divmod(np.arange(length * width), width)
-    a2 = _TRIANGULAR_A2 if kind == "triangular" else (0.0, 1.0)
-    return np.stack([x + a2[0] * y, a2[1] * y, np.zeros_like(x, dtype=float)], axis=1)
+    from hpcspin.lattice import make_lattice
+
+    pos = np.zeros((length * width, 3))
+    pos[:, :2] = make_lattice(kind, length, width).positions
+    return pos
 
 
 # -- OVF 2.0 ---------------------------------------------------------------------------
@@ -200,8 +202,8 @@ def export_ovf(frames: dict, stem: str, binary: int = 0) -> list[str]:
 def export_extxyz(frames: dict, path: str) -> str:
     """All selected frames into one extended-XYZ file. Returns the path."""
     length, width = frames["length"], frames["width"]
-    a2 = _TRIANGULAR_A2 if frames["kind"] == "triangular" else (0.0, 1.0)
-    cell = [length, 0.0, 0.0, width * a2[0], width * a2[1], 0.0, 0.0, 0.0, 1.0]
+    a2 = cartesian(frames["kind"], [[0, width]])[0]  # the strip's transverse edge
+    cell = [length, 0.0, 0.0, a2[0], a2[1], 0.0, 0.0, 0.0, 1.0]
     lattice = " ".join(f"{c:.17g}" for c in cell)
     pbc = "F T F" if frames["periodic"] else "F F F"
     pos = np.asarray(frames["positions"], dtype=float)

@@ -6,6 +6,6 @@ sweep visits together) is the contiguous range ``[x*W, (x+1)*W)``.
 The chain is the strip with W = 1.
 """
 
-from hpcspin.lattice.geometry import KINDS, Lattice, make_lattice
+from hpcspin.lattice.geometry import KINDS, Lattice, cartesian, make_lattice
 
-__all__ = ["KINDS", "Lattice", "make_lattice"]
+__all__ = ["KINDS", "Lattice", "cartesian", "make_lattice"]

@@ -15,6 +15,16 @@ _A2 = {"chain": (0.0, 1.0), "square": (0.0, 1.0), "triangular": (0.5, np.sqrt(3.
 _TOL = 1e-8
 
 
+def cartesian(kind: str, xy) -> np.ndarray:
+    """Cartesian positions (n, 2) of integer coordinates or offsets (n, 2) on ``kind``.
+
+    The one definition of the primitive vectors: a1 = (1, 0), a2 = (0, 1) on the chain
+    and the square strip, a2 = (1/2, sqrt(3)/2) on the triangular strip.
+    """
+    c = np.asarray(xy, dtype=float).reshape(-1, 2)
+    return c[:, :1] * np.array([1.0, 0.0]) + c[:, 1:] * np.array(_A2[kind])
+
+
 @dataclass(frozen=True, eq=False)
 class Lattice:
     """A strip of L columns (transport direction x) and W rows.
@@ -61,9 +71,7 @@ class Lattice:
     @cached_property
     def positions(self) -> np.ndarray:
         """Cartesian positions (N, 2) in lattice constants."""
-        a2 = np.array(_A2[self.kind])
-        c = self.coords.astype(float)
-        return c[:, :1] * np.array([1.0, 0.0]) + c[:, 1:] * a2
+        return cartesian(self.kind, self.coords)
 
     def slice_sites(self, x: int) -> np.ndarray:
         """Sites of slice (column) x, in row order."""

@@ -29,8 +29,10 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from hpcspin.lattice import KINDS as LATTICE_KINDS
+from hpcspin.lattice import cartesian
+
 _TOL = 1e-8
-LATTICE_KINDS = ("chain", "square", "triangular")
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,8 @@ class Window:
 
     # -- geometry ------------------------------------------------------------
     def position(self, off: np.ndarray) -> np.ndarray:
-        """Cartesian position (n, 2) of integer offsets (n, 2)."""
-        off = np.asarray(off, dtype=float).reshape(-1, 2)
-        a2 = {"chain": (0.0, 1.0), "square": (0.0, 1.0), "triangular": (0.5, np.sqrt(3) / 2)}
-        return off[:, :1] * np.array([1.0, 0.0]) + off[:, 1:] * np.array(a2[self.kind])
+        """Cartesian position (n, 2) of integer offsets (n, 2) (the Lattice's vectors)."""
+        return cartesian(self.kind, off)
 
     @cached_property
     def offsets(self) -> np.ndarray:
