@@ -5,12 +5,14 @@ take plain arguments.
 
 Around every task the driver holds (1) the run lock of the output directory
 (:mod:`hpcspin.io.outdir`), logging the directory and the files the task will
-write, and (2) one signal flag for the whole task (:mod:`hpcspin.tasks.signals`),
-so SIGTERM / SIGUSR1 never kill a rank between the tasks' own safe points.
+write, and (2) for the tasks with safe points (:data:`STOPPABLE`) one signal flag for
+the whole task (:mod:`hpcspin.tasks.signals`), so SIGTERM / SIGUSR1 never kill a rank
+between their safe points.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 
@@ -28,6 +30,8 @@ TASK_MODULES = {
 }
 
 log = get_logger("driver")
+#: Tasks that stop at safe points on SIGTERM/SIGUSR1 (checkpoint, exit status 75).
+STOPPABLE = ("dynamics", "datagen", "train")
 
 
 def run_task(cfg, ctx, restart: str | None = None) -> None:
@@ -39,7 +43,10 @@ def run_task(cfg, ctx, restart: str | None = None) -> None:
         cfg.deck_path or "(text)",
     )
     faults.set_rank(ctx.rank)
-    with SignalFlag():
+    # Tasks with safe points hold the flag for their whole run; the others (one NEGF
+    # evaluation, validation) keep the default: a signal ends them at once.
+    flag = SignalFlag() if cfg.run.task in STOPPABLE else contextlib.nullcontext()
+    with flag:
         faults.fault_point("task_start")
         module = importlib.import_module(TASK_MODULES[cfg.run.task])
         lock = decide(ctx.comm, _lock, cfg, restart)
