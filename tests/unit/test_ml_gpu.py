@@ -17,16 +17,20 @@ pytestmark = [
 @pytest.mark.parametrize(
     "kind,length,width,periodic", [("chain", 3000, 1, False), ("triangular", 40, 6, True)]
 )
-def test_cuda_fields_equal_cpu_fields(head, kind, length, width, periodic):
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_cuda_fields_equal_cpu_fields(head, kind, length, width, periodic, dtype, tol):
     lat = make_lattice(kind, length, width, periodic)
     spec = ModelSpec(head=head, kind=kind, radius=2, hidden=(16, 16), globals=("bias",))
-    cpu = build_model(spec, seed=1)
-    gpu = build_model(spec, seed=1).to("cuda")
+    cpu = build_model(spec, seed=1).to(dtype)
+    gpu = build_model(spec, seed=1).to("cuda", dtype)
     s = np.random.default_rng(0).normal(size=(2, lat.n_sites, 3))
     s /= np.linalg.norm(s, axis=-1, keepdims=True)
     g = {"bias": np.array([0.1, -0.3])}
-    for path_min in (0, 10**9):  # bond-grid and stacked-window kernels
+    # analytic path, autograd on bond grids, autograd on stacked windows
+    for fused, path_min in ((True, 0), (False, 0), (False, 10**9)):
+        cpu.fused = gpu.fused = fused
         cpu.grid_kernel_min_sites = gpu.grid_kernel_min_sites = path_min
-        h_cpu = cpu.field(s, lat, g)
-        h_gpu = gpu.field(torch.as_tensor(s, device="cuda"), lat, g).cpu().numpy()
-        np.testing.assert_allclose(h_gpu, h_cpu, atol=1e-12 * np.abs(h_cpu).max())
+        h_cpu = cpu.field(torch.as_tensor(s, dtype=dtype), lat, g).double().numpy()
+        h_gpu = gpu.field(torch.as_tensor(s, dtype=dtype, device="cuda"), lat, g)
+        h_gpu = h_gpu.double().cpu().numpy()
+        np.testing.assert_allclose(h_gpu, h_cpu, rtol=0, atol=tol * np.abs(h_cpu).max())
