@@ -11,6 +11,7 @@ import os
 import h5py
 import numpy as np
 
+from hpcspin.errors import DataFileError
 from hpcspin.io import seal
 from hpcspin.io.dataset import DONE, FILE_KIND, ROW_FIELDS
 from hpcspin.io.h5 import is_parallel, open_h5, write_provenance
@@ -38,10 +39,7 @@ class DatasetWriter:
         self.parallel = is_parallel(comm)
         self.size = 1 if comm is None else comm.Get_size()
         self.rank = 0 if comm is None else comm.Get_rank()
-        if self.rank == 0:
-            _storage_call(seal.mark_open, path)  # the digest is void while rows change
-        if comm is not None:
-            comm.Barrier()
+        _seal_call(seal.mark_open, path, comm)  # the digest is void while rows change
         self.f = open_h5(path, "r+", comm)
         self._dxpl = None
         if self.parallel and collective:
@@ -138,8 +136,7 @@ class DatasetWriter:
             self.f = None
         if self.comm is not None:
             self.comm.Barrier()
-        if self.rank == 0:
-            _storage_call(seal.seal_file, self.path)
+        _seal_call(seal.seal_file, self.path, self.comm)  # sealed when close returns
 
     def _has(self, name: str) -> bool:
         if self.f is not None:
@@ -172,9 +169,21 @@ class DatasetWriter:
         dset.id.write(mspace, fspace, buf, dxpl=self._dxpl)
 
 
-def _storage_call(fn, path: str) -> None:
-    """Run a seal operation; a failing file system becomes a DataFileError."""
-    try:
-        fn(path)
-    except OSError as err:
-        raise storage_error(err, path, "the dataset checksum") from None
+def _seal_call(fn, path: str, comm) -> None:
+    """Run a seal operation on rank 0; every rank returns after it, or raises its error.
+
+    Collective over comm (a failing file system becomes the same DataFileError on
+    every rank, so none waits for the others).
+    """
+    problem = None
+    if comm is None or comm.Get_rank() == 0:
+        try:
+            fn(path)
+        except OSError as err:
+            problem = str(storage_error(err, path, "the dataset checksum"))
+    if comm is not None and comm.Get_size() > 1:
+        problem = comm.bcast(problem, root=0)
+    if problem:
+        err = DataFileError(problem)
+        err.collective = True
+        raise err
