@@ -1,7 +1,8 @@
 """Command line: ``python -m hpcspin DECK [--check [--ranks N]] [--restart FILE] ...``.
 
 ``python -m hpcspin --print-defaults [TASK]`` prints a template deck of every key;
-``python -m hpcspin export TRAJ --format ovf|extxyz|vtkhdf`` converts a trajectory.
+``python -m hpcspin export TRAJ --format ovf|extxyz|vtkhdf`` converts a trajectory;
+``python -m hpcspin inspect MODEL.pt`` describes a model file.
 
 Exit statuses: 0 done; 2 a mistake in the input (deck, files), printed without a
 traceback; 75 stopped on a signal after a checkpoint (resubmit to continue);
@@ -237,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["export"]:
         return export_main(argv[1:])
+    if argv[:1] == ["inspect"]:  # model files: spec, domain, quality, checksum
+        from hpcspin.ml.describe import main as inspect_main
+
+        return inspect_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.print_defaults is not None:
         return print_defaults(args.print_defaults or None)

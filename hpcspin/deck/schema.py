@@ -157,6 +157,15 @@ class ModelSection:
     dtype: str = opt(
         "float64", doc="floating-point precision", kind=str, choices=("float32", "float64")
     )
+    accept_domain: tuple = opt(
+        [],
+        doc="[electrons] keys that may differ from the model's training values (run outside "
+        "its domain on purpose; a warning instead of a refusal)",
+        kind=tuple,
+        item=str,
+        choices=("t", "J", "mu", "temperature", "lead", "t_lead", "t_contact", "gamma", "onsite"),
+        length=(0, 9),
+    )
 
 
 @dataclass(frozen=True)
@@ -182,6 +191,20 @@ class TrainSection:
         "nonequilibrium head fits; the E head still fits H(0) of all (empty: all)",
         kind=tuple,
         item=str,
+    )
+    min_eq_r2: float = opt(
+        0.95, doc="WARNING when the held-out R^2 of the equilibrium field is below", kind=float
+    )
+    min_neq_r2: float = opt(
+        0.8,
+        doc="WARNING when the held-out R^2 of the current-induced field on clean walls is below",
+        kind=float,
+    )
+    max_torque_err: float = opt(
+        0.1,
+        doc="WARNING when the held-out relative net-torque error (clean walls) is above",
+        kind=float,
+        ge=0,
     )
 
 

@@ -58,6 +58,10 @@ def providers_from(cfg, lattice, ctx) -> list:
 
         device = pick_device(ctx.local_rank, cfg.parallel.device)
         model = agree(ctx.comm, load_model, cfg.model.file, lattice=lattice).to(device)
+        from hpcspin.ml.domain import check_deck, deck_wall_width  # deck vs training domain
+
+        width = deck_wall_width(cfg)
+        agree(ctx.comm, check_deck, model.meta, cfg, cfg.model.file, wall_width=width)
         log.info(
             "ML model %s (head %s, radius %s) on %s",
             cfg.model.file,

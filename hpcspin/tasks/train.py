@@ -103,18 +103,11 @@ def _model_kind(path: str) -> str | None:
     return "model"
 
 
-def run(cfg, ctx, restart: str | None = None) -> None:
-    """Train the model. Collective over ctx.comm."""
+def _spec_from(cfg, lattice):
     from hpcspin.ml import ModelSpec
-    from hpcspin.ml.train import TrainConfig, train_model
-    from hpcspin.tasks.signals import SignalFlag
 
-    # Before the work: the model file must not replace a file hpcspin did not write.
-    decide(ctx.comm, check_replaceable, cfg.model.file, "model", "[model] file", _model_kind)
-    lattice = lattice_from(cfg)
-    data = _load(cfg, lattice, ctx.comm)
-    m, tr = cfg.model, cfg.train
-    spec = ModelSpec(
+    m = cfg.model
+    return ModelSpec(
         head=m.head,
         kind=lattice.kind,
         radius=float(m.radius),
@@ -124,21 +117,35 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         bias_gate=m.bias_gate,
         chain_mirror=m.chain_mirror,
     )
-    separate = tr.targets == "split" and "field_eq" in data and m.head != "E"
+
+
+def _targets(cfg, data) -> tuple:
+    """(fields, fields_eq or None, separate) for the deck's head and [train] targets."""
+    head, split = cfg.model.head, cfg.train.targets == "split"
+    separate = split and "field_eq" in data and head != "E"
     fields = data["field"]
-    fields_eq = data.get("field_eq") if separate else None
-    if m.head == "E" and "field_eq" in data and tr.targets == "split":
+    if head == "E" and "field_eq" in data and split:
         fields = data["field_eq"]  # the E head fits the equilibrium field
         log.info("head E: fitting the V = 0 fields H(0) of the dataset")
-    neq_weight = _neq_weight(cfg, data, separate)
-    out_dir = os.path.dirname(os.path.abspath(m.file))
+    return fields, (data.get("field_eq") if separate else None), separate
+
+
+def _check_output(cfg, ctx, restart) -> None:
+    """The model file's directory exists and the file is writable (before training)."""
+    out_dir = os.path.dirname(os.path.abspath(cfg.model.file))
     if ctx.rank == 0:
         os.makedirs(out_dir, exist_ok=True)
-    problem = _output_problem(m.file, restart) if ctx.rank == 0 else None
+    problem = _output_problem(cfg.model.file, restart) if ctx.rank == 0 else None
     problem = ctx.comm.bcast(problem, root=0)  # checked before training, not after
     if problem:
         raise collective_error(problem)
-    tcfg = TrainConfig(
+
+
+def _train_config(cfg, separate: bool, interrupt):
+    from hpcspin.ml.train import TrainConfig
+
+    tr = cfg.train
+    return TrainConfig(
         epochs=tr.epochs,
         lr=tr.lr,
         batch_size=tr.batch_size,
@@ -147,13 +154,72 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         val_fraction=tr.val_fraction,
         patience=tr.patience,
         separate_targets=separate,
-        checkpoint=m.file + ".ckpt",
+        checkpoint=cfg.model.file + ".ckpt",
         resume=cfg.output.resume in ("auto", "matching"),
         fresh_on_mismatch=cfg.output.resume == "matching",
         log_interval=cfg.output.progress_interval,
-        interrupt=lambda: _stop_requested(ctx, flag),
+        interrupt=interrupt,
     )
-    n_cfg = data["spins"].shape[0]
+
+
+def _quality(cfg, res, data, lattice, tcfg) -> dict:
+    """Held-out quality table and verdict (logged; WARNING below the thresholds)."""
+    from hpcspin.ml.quality import Thresholds, held_out_quality, table, verdict
+    from hpcspin.ml.train import split_configs
+
+    tr = cfg.train
+    limits = Thresholds(tr.min_eq_r2, tr.min_neq_r2, tr.max_torque_err)
+    _, val_idx = split_configs(len(data["spins"]), tcfg.val_fraction, tcfg.seed)
+    q = held_out_quality(res.model, lattice, data, val_idx)
+    failed = verdict(q, limits)
+    log.info("held-out quality of %s:\n%s", cfg.model.file, table(q, limits))
+    for f in failed:
+        log.warning("model %s: %s: do not trust it for dynamics", cfg.model.file, f)
+    if not failed:
+        log.info("model %s passes every quality threshold", cfg.model.file)
+    return {**q, "passed": not failed, "failed": failed, "limits": limits.__dict__}
+
+
+def _save(cfg, ctx, res, data, lattice, wall, quality) -> None:
+    """Write the model file (with domain and quality) and the JSON summary (rank 0)."""
+    from hpcspin.ml.domain import training_domain
+
+    m = cfg.model
+    res.metrics["quality"] = quality
+    extra = {
+        "deck": cfg.deck_text,
+        "dataset": cfg.train.dataset,
+        "train_seconds": wall,
+        "n_ranks": ctx.size,
+    }
+    res.save(m.file, extra=extra, domain=training_domain(data, lattice))
+    summary = {
+        "model": m.file,
+        "head": m.head,
+        "seconds": wall,
+        "n_configs": int(data["spins"].shape[0]),
+        "epochs_run": len(res.history),
+        "metrics": res.metrics,
+        "fingerprint": res.fingerprint,
+    }
+    write_json(os.path.splitext(m.file)[0] + keys.TRAIN_SUMMARY_SUFFIX, summary)
+    log.info("wrote %s (%.1f s)", m.file, wall)
+
+
+def run(cfg, ctx, restart: str | None = None) -> None:
+    """Train the model. Collective over ctx.comm."""
+    from hpcspin.ml.train import train_model
+    from hpcspin.tasks.signals import SignalFlag
+
+    # Before the work: the model file must not replace a file hpcspin did not write.
+    decide(ctx.comm, check_replaceable, cfg.model.file, "model", "[model] file", _model_kind)
+    lattice = lattice_from(cfg)
+    data = _load(cfg, lattice, ctx.comm)
+    spec = _spec_from(cfg, lattice)
+    fields, fields_eq, separate = _targets(cfg, data)
+    neq_weight = _neq_weight(cfg, data, separate)
+    _check_output(cfg, ctx, restart)
+    tcfg = _train_config(cfg, separate, lambda: _stop_requested(ctx, flag))
     log.info(
         "training head %s (radius %g, hidden %s, globals %s) on %d configurations of "
         "%d sites; targets: %s",
@@ -161,7 +227,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         spec.radius,
         spec.hidden,
         spec.globals,
-        n_cfg,
+        data["spins"].shape[0],
         lattice.n_sites,
         "H(0) and H(V)-H(0)" if separate else "H(V)",
     )
@@ -182,33 +248,5 @@ def run(cfg, ctx, restart: str | None = None) -> None:
     wall = time.perf_counter() - t0
     fault_point("train_save")
     if ctx.rank == 0:
-        res.save(
-            m.file,
-            extra={
-                "deck": cfg.deck_text,
-                "dataset": cfg.train.dataset,
-                "train_seconds": wall,
-                "n_ranks": ctx.size,
-            },
-        )
-        summary = {
-            "model": m.file,
-            "head": spec.head,
-            "seconds": wall,
-            "n_configs": n_cfg,
-            "epochs_run": len(res.history),
-            "metrics": res.metrics,
-            "fingerprint": res.fingerprint,
-        }
-        write_json(os.path.splitext(m.file)[0] + keys.TRAIN_SUMMARY_SUFFIX, summary)
-        log.info(
-            "wrote %s (%.1f s); validation metrics: %s",
-            m.file,
-            wall,
-            {
-                k: round(float(v), 5)
-                for k, v in res.metrics.items()
-                if k.startswith("val") and np.isscalar(v)
-            },
-        )
+        _save(cfg, ctx, res, data, lattice, wall, _quality(cfg, res, data, lattice, tcfg))
     ctx.comm.Barrier()

@@ -1,0 +1,161 @@
+"""Training domain: recorded in the model file, compared with decks; held-out quality."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hpcspin.deck import parse_deck
+from hpcspin.deck.schema import ModelSection
+from hpcspin.errors import ModelMismatchError
+from hpcspin.hamiltonian.textures import domain_wall
+from hpcspin.lattice import make_lattice
+from hpcspin.ml import ModelSpec, build_model
+from hpcspin.ml.describe import main as inspect_main
+from hpcspin.ml.domain import PHYSICAL, bond_products, check_deck, deck_wall_width, training_domain
+from hpcspin.ml.modelfile import load_model, read_model_file, save_model
+from hpcspin.ml.quality import Thresholds, held_out_quality, table, verdict
+
+LAT = make_lattice("chain", 16)
+ELECTRONS = {"t": 1.0, "J": 2.0, "mu": -1.0, "temperature": 0.05, "lead": "tight-binding"}
+ELECTRONS |= {"t_lead": 1.0, "t_contact": 1.0, "gamma": 1.0, "onsite": 0.0, "bias": 0.0}
+
+
+def dataset(n=6):
+    widths = np.linspace(1.5, 3.5, n)
+    spins = np.stack([domain_wall(LAT, 7.5, w) for w in widths])
+    return {
+        "spins": spins,
+        "field": np.zeros_like(spins),
+        "bias": np.tile([-0.5, 0.5], n // 2),
+        "mu": np.full(n, -1.0),
+        "wall_width": widths,
+        "kind": np.zeros(n, int),
+        "kind_names": ["wall", "wall_noisy"],
+        "electrons": dict(ELECTRONS),
+    }
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    model = build_model(ModelSpec(head="E+vector", kind="chain", radius=2, hidden=(4,)), seed=1)
+    path = tmp_path / "m.pt"
+    save_model(path, model, LAT, domain=training_domain(dataset(), LAT))
+    return str(path)
+
+
+def deck(extra="", electrons="", model=""):
+    text = f"""
+[run]
+task = "dynamics"
+[lattice]
+kind = "chain"
+length = 16
+[electrons]
+J = 2.0
+mu = -1.0
+{electrons}
+[model]
+file = "m.pt"
+{model}
+[dynamics]
+forces = "ml"
+{extra}
+"""
+    return parse_deck(text, check_files=False)
+
+
+def test_domain_records_data_ranges():
+    d = training_domain(dataset(), LAT)
+    assert d["bias"]["min"] == -0.5 and d["bias"]["max"] == 0.5
+    assert d["wall_width"]["min"] == 1.5 and d["wall_width"]["max"] == 3.5
+    assert d["electrons"]["J"] == 2.0 and "bias" not in d["electrons"]
+    assert d["n_configs"] == {"total": 6, "wall": 6}
+    # the narrowest wall has the most negative nearest-neighbour product
+    prod = bond_products(dataset()["spins"], LAT).min(axis=1)
+    assert d["bond_product"]["min"] == prod.min() == prod[0]
+    json.dumps(d)  # plain data
+
+
+def test_domain_round_trip_and_same_deck_passes(model_file):
+    meta = load_model(model_file, lattice=LAT).meta
+    assert meta["domain"] == json.loads(json.dumps(training_domain(dataset(), LAT)))
+    assert check_deck(meta, deck(), model_file) == []
+
+
+@pytest.mark.parametrize(
+    "key,value", [("J", 3.0), ("mu", 0.7), ("t", 1.2), ("temperature", 0.1), ("t_lead", 2.0)]
+)
+def test_changed_parameter_refused_naming_both_values(model_file, key, value):
+    meta = read_model_file(model_file)
+    cfg = deck().replace("electrons", **{key: value})
+    with pytest.raises(ModelMismatchError) as exc:
+        check_deck(meta, cfg, model_file)
+    msg = str(exc.value)
+    assert f"[electrons] {key} = {value}" in msg and "trained" in msg and "accept_domain" in msg
+    accepted = cfg.replace("model", accept_domain=(key,))
+    assert check_deck(meta, accepted, model_file) == []  # a warning, no refusal
+
+
+def test_wide_band_gamma_ignored_for_tight_binding(model_file):
+    meta = read_model_file(model_file)
+    assert check_deck(meta, deck(electrons="gamma = 5.0"), model_file) == []
+
+
+def test_bias_outside_range_warns(model_file):
+    meta = read_model_file(model_file)
+    warn = check_deck(meta, deck(electrons="bias = 1.0"), model_file)
+    assert len(warn) == 1 and "bias 1" in warn[0] and "[-0.5, 0.5]" in warn[0]
+    assert check_deck(meta, deck(electrons="bias = 0.3"), model_file) == []
+    warn = check_deck(meta, deck(), model_file, biases=[0.1, -0.75])
+    assert len(warn) == 1 and "-0.75" in warn[0]
+
+
+def test_narrow_initial_wall_warns(model_file):
+    meta = read_model_file(model_file)
+    cfg = deck(extra="[spins]\nK = 0.3\ninitial = 'wall'")
+    assert deck_wall_width(cfg) == pytest.approx(np.sqrt(1 / 0.6))
+    warn = check_deck(meta, cfg, model_file, wall_width=deck_wall_width(cfg))
+    assert len(warn) == 1 and "wall width 1.29" in warn[0]
+
+
+@pytest.mark.parametrize("line,match", [("head = 'EA'", "head"), ("radius = 3", "radius")])
+def test_deck_head_radius_must_match_file(model_file, line, match):
+    meta = read_model_file(model_file)
+    with pytest.raises(ModelMismatchError, match=f"\\[model\\] {match} = .* model file"):
+        check_deck(meta, deck(model=line), model_file)
+    same = {"head": "head = 'E+vector'", "radius": "radius = 2"}[match]
+    assert check_deck(meta, deck(model=same), model_file) == []
+
+
+def test_accept_domain_choices_are_the_physical_keys():
+    import dataclasses
+
+    f = next(x for x in dataclasses.fields(ModelSection) if x.name == "accept_domain")
+    assert tuple(f.metadata["choices"]) == PHYSICAL
+
+
+def test_quality_verdict_and_table():
+    data = dataset()
+    rng = np.random.default_rng(0)
+    data["field"] = rng.normal(size=data["spins"].shape)
+    data["field_eq"] = data["field"] * 0.5
+    model = build_model(ModelSpec(head="E+vector", kind="chain", radius=2, hidden=(4,)), seed=1)
+    q = held_out_quality(model, LAT, data, [0, 3, 5])
+    assert q["n_held_out"] == 3 and q["n_walls"] == 3
+    assert q["eq_r2"] < 0.5  # an untrained model on random targets
+    failed = verdict(q, Thresholds())
+    assert any("equilibrium" in f and "min_eq_r2 = 0.95" in f for f in failed)
+    assert verdict({"eq_r2": 0.99, "neq_r2": 0.9, "neq_torque_err": 0.05}, Thresholds()) == []
+    assert "neq_torque_err" in table(q, Thresholds())
+
+
+def test_inspect_command(model_file, capsys, tmp_path):
+    assert inspect_main([model_file]) == 0
+    out = capsys.readouterr().out
+    assert "checksum: verified" in out and "wall width" in out and "J = 2.0" in out
+    assert inspect_main([model_file, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["domain"]["bias"]["max"] == 0.5
+    (tmp_path / "bad.pt").write_bytes(b"junk")
+    assert inspect_main([str(tmp_path / "bad.pt")]) == 2
+    assert "bad.pt" in capsys.readouterr().err
