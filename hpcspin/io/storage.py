@@ -90,8 +90,8 @@ def space_problem(path, nbytes: float) -> str | None:
     except OSError:
         return None  # cannot tell: the write itself reports what goes wrong
     free = st.f_bavail * st.f_frsize
-    if free >= nbytes:
-        return None
+    if free >= nbytes or getattr(st, "f_blocks", 1) == 0:
+        return None  # enough room, or a file system that reports no sizes (some FUSE)
     if os.statvfs(directory).f_flag & os.ST_RDONLY:
         return f"read-only file system: {directory}"
     return (
