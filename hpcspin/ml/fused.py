@@ -23,12 +23,28 @@ from functools import lru_cache
 
 import torch
 
-from hpcspin.ml.kernels import _cross, _plan, _region, grid_basis
+from hpcspin.ml.kernels import _plan, _region, grid_basis
 
 #: Centre cells per block on CPU (features of a block fit in L2; measured best of 1k-16k).
 BLOCK_SITES = 4096
 #: On a GPU: large blocks, so that kernel launches do not dominate.
 GPU_BLOCK_SITES = 1 << 21
+
+
+def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cross product over the leading component axis: six multiply(-add)s, no stack."""
+    out = torch.empty_like(a)
+    for i, j, k in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
+        torch.mul(a[j], b[k], out=out[i])
+        out[i].addcmul_(a[k], b[j], value=-1.0)
+    return out
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Dot product over the leading component axis, without a (3, ...) temporary."""
+    d = a[0] * b[0]
+    d.addcmul_(a[1], b[1])
+    return d.addcmul_(a[2], b[2])
 
 
 def _dsilu(a: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
@@ -91,7 +107,7 @@ def _fill_features(w, spc, vp, block, rows) -> None:
     pairs, _, masks, _ = _plan(w)
     for (dx, dy), items in pairs.items():
         mx, my, xa, xb, ya, yb = _region(items, x0, ox, y0, oy)
-        bond = (spc[:, :, xa:xb, ya:yb] * spc[:, :, xa + dx : xb + dx, ya + dy : yb + dy]).sum(0)
+        bond = _dot(spc[:, :, xa:xb, ya:yb], spc[:, :, xa + dx : xb + dx, ya + dy : yb + dy])
         for i, (ax, ay) in items:
             rows[i] = bond[:, ax - mx : ax - mx + ox, ay - my : ay - my + oy]
     for (d2x, d2y), shapes in _triple_groups(w).items():
@@ -101,7 +117,7 @@ def _fill_features(w, spc, vp, block, rows) -> None:
         )
         for ((d1x, d1y), items), (mx, my, xa, xb, ya, yb) in zip(shapes, regs):
             s1 = _sl(spc, xa + d1x, xb + d1x, ya + d1y, yb + d1y)
-            trip = (s1 * _sl(y, xa - xa0, xb - xa0, ya - ya0, yb - ya0)).sum(0).neg_()
+            trip = _dot(s1, _sl(y, xa - xa0, xb - xa0, ya - ya0, yb - ya0)).neg_()
             for i, (ax, ay) in items:
                 rows[i] = trip[:, ax - mx : ax - mx + ox, ay - my : ay - my + oy]
     n0 = len(w.pairs) + len(w.triples)
