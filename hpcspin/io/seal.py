@@ -15,7 +15,7 @@ clear error instead of reaching the HDF5 library (which may crash or loop on
 damaged metadata). A file that is being modified (a dataset during a datagen
 run) carries ``HPCSPIN-OPEN v1`` instead: it has no valid digest until the
 writer closes it. Files without a user block come from older hpcspin versions;
-they are read unverified.
+they are read unverified. A user block with an unrecognised header is damage.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def verify_seal(path) -> str:
         if head.startswith(_OPEN):
             return OPEN
         if not head.startswith(_SEALED):
-            return UNSEALED
+            return _unsealed_state(path, head)
         want, want_size = _parse(path, head[len(_SEALED) :])
         if size != want_size:
             raise DataFileError(
@@ -121,6 +121,15 @@ def verify_seal(path) -> str:
             "from a copy or delete it"
         )
     return SEALED
+
+
+def _unsealed_state(path, head: bytes) -> str:
+    """A file without a seal header: older file, unsealed new one, or a damaged header."""
+    if not has_userblock(path):
+        return UNSEALED  # written before seals existed
+    if not head.strip(b"\0"):
+        return OPEN  # created, never sealed (a writer stopped before its first close)
+    raise DataFileError(f"{path}: damaged checksum header (corrupt file)")
 
 
 def _parse(path, body: bytes) -> tuple[str, int]:

@@ -69,6 +69,16 @@ def test_damaged_seal_header_and_truncation_are_errors(tmp_path):
         read_checkpoint(p)
 
 
+def test_damaged_seal_tag_is_an_error_and_an_empty_header_reads_as_open(tmp_path):
+    p = ckpt(tmp_path, 10)
+    flip(p, 3)  # inside "HPCSPIN-SEAL": must not pass for an older, unsealed file
+    with pytest.raises(DataFileError, match="damaged checksum header"):
+        read_checkpoint(p)
+    with open(p, "r+b") as fh:
+        fh.write(b"\0" * seal.USERBLOCK)
+    assert seal.verify_seal(p) == seal.OPEN
+
+
 def test_file_without_user_block_is_read_with_a_warning(tmp_path, caplog):
     """Files of older versions (no user block) still load: same data, one warning."""
     p = ckpt(tmp_path, 10)
