@@ -20,6 +20,7 @@ numpy only: no torch, no MPI.
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 
 import numpy as np
@@ -133,6 +134,9 @@ def deck_model_keys(deck_text: str) -> dict:
 def _spec_problems(meta: dict, deck_text: str, path: str) -> list[str]:
     """[model] head / radius written in the deck that differ from the file's."""
     given = deck_model_keys(deck_text)
+    named = given.get("file")
+    if isinstance(named, str) and os.path.abspath(named) != os.path.abspath(path):
+        return []  # the deck's head/radius describe its own [model] file, not this one
     out = []
     for key, have in (("head", meta.get("head")), ("radius", meta.get("radius"))):
         if key in given and _differs(given[key], have):
@@ -164,6 +168,7 @@ def check_deck(
     *,
     biases=None,
     wall_width: float | None = None,
+    check_spec: bool = True,
 ) -> list[str]:
     """Compare a deck with a model file's training domain.
 
@@ -174,16 +179,18 @@ def check_deck(
         biases: the biases the deck will run at (default: [electrons] bias).
         wall_width: width of the deck's initial wall, if any (checked against the
             trained wall widths).
+        check_spec: compare the deck's [model] head and radius with the file's.
 
     Returns:
-        The warnings (also logged): extrapolation in bias, mu or wall width.
+        The warnings (also logged): extrapolation in bias, mu or wall width; a model
+        whose held-out quality failed its thresholds at training.
 
     Raises:
         ModelMismatchError: an electron parameter differs and is not listed in
             ``[model] accept_domain``, or [model] head/radius contradicts the file
             (every problem in one message).
     """
-    problems = _spec_problems(meta, cfg.deck_text, path)
+    problems = _spec_problems(meta, cfg.deck_text, path) if check_spec else []
     domain = meta.get("domain")
     if not domain:
         log.warning("model file %s records no training domain (older file): not checked", path)
@@ -215,6 +222,9 @@ def check_deck(
         warnings += _range_warnings(domain, "mu", [cfg.electrons.mu], "[electrons] mu")
     if wall_width is not None:
         warnings += _range_warnings(domain, "wall_width", [wall_width], "initial wall width")
+    q = meta.get("metrics", {}).get("quality", {})
+    if q.get("passed") is False:
+        warnings.append("failed its held-out quality checks: " + "; ".join(q.get("failed", [])))
     for w in warnings:
         log.warning("model %s: %s", path, w)
     return warnings

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from hpcspin.io import keys
-from hpcspin.io.trajectory import read_trajectory
 from hpcspin.log import get_logger
-from hpcspin.tasks.common import lattice_from, prepare_output_dir, write_json
+from hpcspin.tasks.common import decide, lattice_from, prepare_output_dir, write_json
 
 log = get_logger("validate")
 
@@ -35,8 +32,35 @@ def _label(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
+def check_domains(cfg) -> list[str]:
+    """Every ML model against the deck (electron parameters, biases, head/radius).
+
+    The deck's [model] head and radius are compared with its own [model] file only
+    ([validate] models may list models of other heads).
+
+    Raises:
+        ModelMismatchError: a model was trained at other electron parameters.
+    """
+    from hpcspin.ml.domain import check_deck, deck_wall_width
+    from hpcspin.ml.modelfile import read_model_file
+
+    warnings = []
+    for path in _models(cfg):
+        own = os.path.abspath(path) == os.path.abspath(cfg.model.file)
+        warnings += check_deck(
+            read_model_file(path),
+            cfg,
+            path,
+            biases=cfg.validate.velocity_biases or None,
+            wall_width=deck_wall_width(cfg),
+            check_spec=own,
+        )
+    return warnings
+
+
 def run(cfg, ctx, restart: str | None = None) -> None:
     """Validate the models. Collective over ctx.comm."""
+    decide(ctx.comm, check_domains, cfg)  # before any work: models that fit the deck
     out = prepare_output_dir(cfg, ctx)
     lattice = lattice_from(cfg)
     if ctx.rank == 0:
@@ -121,26 +145,3 @@ def _velocities(cfg, ctx, out) -> None:
 
         velocity_report(cfg, out, jobs, _run_dir)
     ctx.comm.Barrier()
-
-
-def load_runs(out, jobs, run_dir) -> dict:
-    """{label: {bias: {time, wall_x, velocity, current}}} from finished runs."""
-    import json
-
-    res: dict = {}
-    for label, _, bias in jobs:
-        d = run_dir(out, label, bias)
-        traj = read_trajectory(os.path.join(d, keys.TRAJECTORY_FILE))
-        with open(os.path.join(d, keys.SUMMARY_FILE)) as fh:
-            summ = json.load(fh)
-        cur = np.asarray(traj.get("current", [np.nan]), float)
-        res.setdefault(label, {})[bias] = {
-            "time": np.asarray(traj["time"]),
-            "wall_x": np.asarray(traj["wall_x"]),
-            "velocity": float(summ["velocity"]),
-            "current": float(np.nanmean(cur[len(cur) // 2 :]))
-            if np.isfinite(cur).any()
-            else float("nan"),
-            "seconds": float(summ["wall_seconds_this_segment"]),
-        }
-    return res

@@ -9,6 +9,7 @@ import numpy as np
 from hpcspin.datagen.samplers import KIND_WALL
 from hpcspin.dynamics.llg import transverse
 from hpcspin.io import keys
+from hpcspin.io.trajectory import read_trajectory
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import write_json
 
@@ -100,10 +101,30 @@ def _plot_fields(data, preds, out) -> None:
     plot_field_parity(neq, fits, clean, os.path.join(out, keys.FIELDS_PARITY_PNG))
 
 
+def half_metal_problem(cfg, bias: float) -> str | None:
+    """Why the half-metal closed form v = I / (2 (1 + alpha^2)) does not apply (None: it does).
+
+    It needs a chain whose electrons at both chemical potentials mu_L = mu + V/2 and
+    mu_R = mu - V/2 lie in the majority band only: bands eps - |J| + [-2t, 2t]
+    (majority) and eps + |J| + [-2t, 2t] (minority) of the uniform chain.
+    """
+    e = cfg.electrons
+    if cfg.lattice.width != 1:
+        return "strip: several transverse channels, no closed form"
+    t, j = e.t, abs(e.J)
+    maj = (e.onsite - j - 2 * t, e.onsite - j + 2 * t)
+    mino = (e.onsite + j - 2 * t, e.onsite + j + 2 * t)
+    for name, mu in (("mu_L", e.mu + bias / 2), ("mu_R", e.mu - bias / 2)):
+        if mino[0] <= mu <= mino[1]:
+            return f"{name} = {mu:g} lies in the minority band [{mino[0]:g}, {mino[1]:g}]"
+        if not maj[0] <= mu <= maj[1]:
+            return f"{name} = {mu:g} lies outside the majority band [{maj[0]:g}, {maj[1]:g}]"
+    return None
+
+
 def velocity_report(cfg, out, jobs, run_dir) -> dict:
     """Velocity table (JSON, Markdown) and X(t), v(V) plots from the finished runs."""
     from hpcspin.plots import plot_comparison
-    from hpcspin.tasks.validate import load_runs
 
     runs = load_runs(out, jobs, run_dir)
     alpha = cfg.dynamics.alpha
@@ -120,11 +141,12 @@ def velocity_report(cfg, out, jobs, run_dir) -> dict:
             row["negf_current"] = r["current"]
             # Chain in a half-metal: every electron crossing the wall flips its spin, so
             # the wall absorbs spin at the rate I. On strips several spin channels may
-            # be open (the 20 x 4 strip of docs/experiment.md absorbs 27 % of I), so no
-            # closed form is shown.
-            row["closed_form_velocity"] = (
-                r["current"] / (2 * (1 + alpha**2)) if width == 1 else None
-            )
+            # be open (the 20 x 4 strip of docs/experiment.md absorbs 27 % of I), and
+            # with mu_L or mu_R in the minority band both spins carry current: then no
+            # closed form is shown, and the reason is.
+            why = half_metal_problem(cfg, bias)
+            row["closed_form_velocity"] = None if why else r["current"] / (2 * (1 + alpha**2))
+            row["closed_form_note"] = why or "half-metal: mu_L, mu_R in the majority band only"
             row["negf_seconds"] = r["seconds"]
         for label, rr in runs.items():
             if label == "negf" or bias not in rr:
@@ -175,5 +197,37 @@ def _markdown(report, labels, path) -> None:
                 _fmt(r.get(f"{m}_max_abs_dX"), "{:.3f}"),
             ]
         lines.append("| " + " | ".join(cells) + " |")
+    notes = sorted(
+        {
+            f"V = {r['bias']:+.2f}: {r['closed_form_note']}"
+            for r in report["rows"]
+            if r.get("closed_form_velocity") is None and r.get("closed_form_note")
+        }
+    )
+    if notes:
+        lines += ["", "Closed form not shown where it does not apply:", *[f"- {n}" for n in notes]]
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def load_runs(out, jobs, run_dir) -> dict:
+    """{label: {bias: {time, wall_x, velocity, current}}} from finished runs."""
+    import json
+
+    res: dict = {}
+    for label, _, bias in jobs:
+        d = run_dir(out, label, bias)
+        traj = read_trajectory(os.path.join(d, keys.TRAJECTORY_FILE))
+        with open(os.path.join(d, keys.SUMMARY_FILE)) as fh:
+            summ = json.load(fh)
+        cur = np.asarray(traj.get("current", [np.nan]), float)
+        res.setdefault(label, {})[bias] = {
+            "time": np.asarray(traj["time"]),
+            "wall_x": np.asarray(traj["wall_x"]),
+            "velocity": float(summ["velocity"]),
+            "current": float(np.nanmean(cur[len(cur) // 2 :]))
+            if np.isfinite(cur).any()
+            else float("nan"),
+            "seconds": float(summ["wall_seconds_this_segment"]),
+        }
+    return res

@@ -44,7 +44,7 @@ def model_file(tmp_path):
     return str(path)
 
 
-def deck(extra="", electrons="", model=""):
+def deck(extra="", electrons="", model="", file="m.pt"):
     text = f"""
 [run]
 task = "dynamics"
@@ -56,7 +56,7 @@ J = 2.0
 mu = -1.0
 {electrons}
 [model]
-file = "m.pt"
+file = "{file}"
 {model}
 [dynamics]
 forces = "ml"
@@ -123,9 +123,12 @@ def test_narrow_initial_wall_warns(model_file):
 def test_deck_head_radius_must_match_file(model_file, line, match):
     meta = read_model_file(model_file)
     with pytest.raises(ModelMismatchError, match=f"\\[model\\] {match} = .* model file"):
-        check_deck(meta, deck(model=line), model_file)
+        check_deck(meta, deck(model=line, file=model_file), model_file)
     same = {"head": "head = 'E+vector'", "radius": "radius = 2"}[match]
-    assert check_deck(meta, deck(model=same), model_file) == []
+    assert check_deck(meta, deck(model=same, file=model_file), model_file) == []
+    # validate's other models: the deck's head/radius describe its own [model] file
+    assert check_deck(meta, deck(model=line, file="other.pt"), model_file) == []
+    assert check_deck(meta, deck(model=line, file=model_file), model_file, check_spec=False) == []
 
 
 def test_accept_domain_choices_are_the_physical_keys():
@@ -159,3 +162,45 @@ def test_inspect_command(model_file, capsys, tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"junk")
     assert inspect_main([str(tmp_path / "bad.pt")]) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+def half_metal_cfg(mu, width=1):
+    text = f"""
+[run]
+task = "validate"
+[lattice]
+kind = "{"chain" if width == 1 else "square"}"
+length = 16
+width = {width}
+[electrons]
+J = 2.0
+mu = {mu}
+"""
+    return parse_deck(text, check_files=False)
+
+
+def test_half_metal_closed_form_only_where_it_applies():
+    from hpcspin.tasks.validate_fields import half_metal_problem
+
+    # t = 1, J = 2: majority band [-4, 0], minority band [0, 4]
+    assert half_metal_problem(half_metal_cfg(-1.0), 0.5) is None
+    assert half_metal_problem(half_metal_cfg(-1.0), -1.9) is None
+    why = half_metal_problem(half_metal_cfg(-1.0), 2.4)  # mu_L = 0.2
+    assert "mu_L = 0.2" in why and "minority band [0, 4]" in why
+    why = half_metal_problem(half_metal_cfg(-1.0), -2.4)  # mu_R = 0.2
+    assert "mu_R = 0.2" in why
+    assert "outside the majority band" in half_metal_problem(half_metal_cfg(-4.5), 0.1)
+    assert "strip" in half_metal_problem(half_metal_cfg(-1.0, width=2), 0.1)
+
+
+def test_velocity_markdown_says_why_no_closed_form(tmp_path):
+    from hpcspin.tasks.validate_fields import _markdown
+
+    rows = [
+        {"bias": 0.5, "negf_velocity": 0.1, "closed_form_velocity": 0.099},
+        {"bias": 2.4, "negf_velocity": 0.3, "closed_form_velocity": None},
+    ]
+    rows[1]["closed_form_note"] = "mu_L = 0.2 lies in the minority band [0, 4]"
+    _markdown({"width": 1, "rows": rows}, ["negf"], tmp_path / "v.md")
+    text = (tmp_path / "v.md").read_text()
+    assert "+0.09900" in text and "V = +2.40: mu_L = 0.2 lies in the minority band" in text
