@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 
 from hpcspin.errors import DataFileError
-from hpcspin.io import seal
+from hpcspin.io import keys, seal
 from hpcspin.io.dataset import DONE, FILE_KIND, ROW_FIELDS
 from hpcspin.io.h5 import is_parallel, open_h5, write_provenance
 from hpcspin.io.storage import require_space, storage_error
@@ -71,7 +71,9 @@ class DatasetWriter:
                 # cannot fail a row write half-way
                 dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
                 dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-                f.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill, dcpl=dcpl)
+                dset = f.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill, dcpl=dcpl)
+                if name in keys.DATASETS[FILE_KIND]:
+                    keys.annotate(dset, FILE_KIND)  # unit and description attributes
             f.close()
         if comm is not None:
             comm.Barrier()

@@ -89,6 +89,9 @@ def test_negf_file(tmp_path, ctx):
     out = tmp_path / "negf"
     run(ctx, "negf", out, negf__transmission=True, negf__transmission_points=11)
     compare(str(out / keys.NEGF_FILE), "negf", {"N": N, "n_E": 11})
+    with h5py.File(out / keys.NEGF_FILE, "r") as f:
+        for name in f:
+            assert f[name].attrs[keys.DESCRIPTION_ATTR] == keys.DATASETS["negf"][name].description
     assert (out / keys.NEGF_SUMMARY_FILE).is_file()
 
 
@@ -96,6 +99,9 @@ def test_dataset_file(tmp_path, ctx):
     out = tmp_path / "dg"
     run(ctx, "datagen", out, datagen__n_configs=2)
     compare(str(out / keys.DATASET_FILE), "dataset", {"N": N, "n_cfg": 2})
+    with h5py.File(out / keys.DATASET_FILE, "r") as f:
+        for name in f:
+            assert f[name].attrs[keys.UNIT_ATTR] == keys.DATASETS["dataset"][name].unit
     assert (out / keys.DATAGEN_SUMMARY_FILE).is_file()
 
 
