@@ -13,7 +13,8 @@ A head is a list of site terms. Each term is the output of one site network
 How each kind becomes a field is :mod:`hpcspin.ml.fields`; the descriptor, the
 mirror average and the bias gate are shared by every head (:mod:`hpcspin.ml.model`).
 A new head is one more entry of :data:`HEAD_TERMS` (and, for a new kind of term,
-one rule in :mod:`hpcspin.ml.fields`); the head tests iterate over :data:`HEADS`.
+one rule in :mod:`hpcspin.ml.fields` and :mod:`hpcspin.ml.fused`); the head tests
+iterate over :data:`HEADS`.
 """
 
 from __future__ import annotations
@@ -60,8 +61,6 @@ HEAD_TERMS: dict[str, tuple[Term, ...]] = {
     "E+vector": (ENERGY, VECTOR),
 }
 HEADS = tuple(HEAD_TERMS)
-#: The one term kind that gives a potential whose spin gradient is taken, per kind.
-POTENTIAL_KINDS = ("energy", "torque")
 
 
 class MLP(nn.Module):
