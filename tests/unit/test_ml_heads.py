@@ -90,3 +90,10 @@ def test_check_uses_the_model_file_radius(monkeypatch, capsys):
     assert main([deck, "--check", "--ranks", "30", "--set", "model.radius=1"]) == 2
     err = capsys.readouterr().err
     assert "[lattice] length" in err and "halo of 3" in err
+
+
+def test_deck_offers_exactly_the_registered_heads():
+    """The deck cannot import ml (layering): its list of heads is checked here instead."""
+    from hpcspin.deck.schema import HEADS as DECK_HEADS
+
+    assert tuple(DECK_HEADS) == HEADS
