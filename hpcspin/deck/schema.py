@@ -289,6 +289,38 @@ class DynamicsSection:
         kind=str,
         choices=("float64", "float32"),
     )
+    committee: tuple = opt(
+        [],
+        doc="model files of a committee (forces = 'ml'): their per-site disagreement is "
+        "written to every frame (committee_max, committee_mean, committee_site)",
+        kind=tuple,
+        item=str,
+    )
+    committee_threshold: float = opt(
+        0.0,
+        doc="disagreement (field units) above which committee_action applies; 0: never",
+        kind=float,
+        ge=0,
+    )
+    committee_action: str = opt(
+        "warn",
+        doc="above the threshold: warn, flag (also append the configuration to "
+        "committee_file) or stop (flag, then exit 2)",
+        kind=str,
+        choices=("warn", "flag", "stop"),
+    )
+    committee_file: str = opt(
+        "flagged.h5",
+        doc="snapshots file of flagged configurations, in [output] dir (datagen snapshots)",
+        kind=str,
+    )
+    spot_check_every: int = opt(
+        0,
+        doc="steps between NEGF spot checks of the ML field (forces = 'ml'; 0: none); "
+        "spot_rms, spot_rel_rms, spot_torque_err in the frames",
+        kind=int,
+        ge=0,
+    )
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,8 @@ UNITS: dict[str, str] = {
     "train.weight_decay": _1,
     "train.val_fraction": _1,
     "train.patience": "epochs",
+    "dynamics.committee_threshold": "t per unit spin",
+    "dynamics.spot_check_every": "steps",
     "train.min_eq_r2": _1,
     "train.min_neq_r2": _1,
     "train.max_torque_err": _1,

@@ -228,6 +228,9 @@ class Simulation:
         watched = [_Watched(p, self.watch) for p in self.providers]
         self.field = DomainField(self.decomp, self.halo, watched)
         self.handlers: list[Handler] = []
+        #: Callables (sim, state) -> dict of extra per-frame observables (committee
+        #: disagreement, NEGF spot checks), merged into :meth:`observables`. Collective.
+        self.observers: list[Callable] = []
         self.signal_check = signal_check or (lambda: 0)
 
     def _decomposition(self, dims) -> Decomposition:
@@ -293,13 +296,16 @@ class Simulation:
         loc = np.concatenate([[energy.owned_energy(grid, d)], owned.reshape(-1, 3).sum(axis=0)])
         tot = self._allreduce(loc, "sum")
         state.wall_x = wall_centre(cols, state.wall_x)
-        return {
+        out = {
             "wall_x": state.wall_x,
             "wall_centres": wall_centres(cols),
             "magnetisation": tot[1:] / lat.n_sites,
             "energy": float(tot[0]),
             "current": negf.last_current if negf is not None else float("nan"),
         }
+        for observe in self.observers:
+            out.update(observe(self, state))
+        return out
 
     # -- loops -------------------------------------------------------------------------
     def _call(self, hook: str, state: RunState, *args, last: bool = False) -> list:

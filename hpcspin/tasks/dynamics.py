@@ -123,6 +123,9 @@ def run(cfg, ctx, restart: str | None = None) -> None:
     identity = run_identity(cfg, sha)
     state = _start_state(sim, cfg, ctx, out, identity, restart)
     add_output(sim, cfg, out, identity)
+    from hpcspin.tasks.trust import add_trust_observers  # committee, NEGF spot checks
+
+    add_trust_observers(sim, cfg, ctx, lattice, out)
     with SignalFlag() as flag:
         sim.signal_check = flag.local
         _loop(sim, cfg, out, state)
