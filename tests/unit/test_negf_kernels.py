@@ -27,10 +27,11 @@ def _rel(a, b):
 
 @needs_numba
 @pytest.mark.parametrize("lead", ["tight-binding", "wide-band"])
-@pytest.mark.parametrize("n", [1, 2, 9, 40])
-def test_window_kernel_equals_numpy_and_dense(lead, n):
+@pytest.mark.parametrize("n", [1, 2, 9, 40, 2 * kernels.WINDOW_BLOCK + 13])
+def test_window_kernel_equals_numpy_and_dense(lead, n, monkeypatch):
+    monkeypatch.setattr(kernels, "WINDOW_BLOCK_BYTES", 0)  # cache blocks from 128 sites on
     sy = _system(n, lead, seed=n)
-    e = np.linspace(-1.9, 0.4, 29)
+    e = np.linspace(-1.9, 0.4, 29 if n < 100 else 5)  # the dense reference is O(N^3)
     gl, gr = sy.gammas(e)
     w = np.random.default_rng(1).normal(size=len(e))
     fast = RGFSolver(sy, compiled=True)
@@ -66,6 +67,21 @@ def test_window_kernel_independent_of_the_batch():
     for part in (slice(0, 1), slice(3, 11), slice(5, 23)):
         got = solver.window_terms(e[part], gl[part], gr[part], w[part])
         assert np.array_equal(got, whole[part])
+
+
+@needs_numba
+def test_window_kernel_blocking_changes_nothing(monkeypatch):
+    """Cache blocks over sites recompute the same numbers: bit-identical at any block size."""
+    sy = _system(50, seed=8)
+    e = np.linspace(-1.8, 0.2, 17)
+    gl, gr = sy.gammas(e)
+    w = np.ones(len(e))
+    solver = RGFSolver(sy, compiled=True)
+    whole = solver.window_terms(e, gl, gr, w)
+    monkeypatch.setattr(kernels, "WINDOW_BLOCK_BYTES", 0)  # always blocked
+    for blk in (2, 7, 49, 50):
+        monkeypatch.setattr(kernels, "WINDOW_BLOCK", blk)
+        assert np.array_equal(solver.window_terms(e, gl, gr, w), whole)
 
 
 def test_numpy_fallback_without_numba(monkeypatch):
