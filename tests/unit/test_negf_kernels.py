@@ -113,6 +113,20 @@ def test_fast_scheme_within_tol_of_reference(n, seed):
     assert abs(a.current - b.current) < tol
 
 
+def test_fast_scheme_on_a_strip_within_tol_of_reference():
+    """Strips keep the numpy kernels; the caches and warm starts still apply."""
+    lat = make_lattice("square", 8, 3)
+    s = _spins(lat.n_sites, 9)
+    p, tol = ElectronParams(bias=0.5), 1e-6
+    ref = NEGFEngine(lat, p, tol=tol).compute(s)
+    eng = NEGFEngine(lat, p, tol=tol, scheme="fast")
+    warm = WarmStart()
+    for _ in range(2):
+        got = eng.compute(s, warm=warm)
+        assert np.abs(got.spin_density - ref.spin_density).max() < tol
+        assert abs(got.current - ref.current) < tol
+
+
 def test_warm_start_agrees_with_cold_start_within_tol():
     """A sequence of nearby configurations: warm-started results within tol of cold ones."""
     n, tol = 40, 1e-6
