@@ -455,10 +455,48 @@ def train_model(
     train_idx, val_idx = split_configs(data.n, cfg.val_fraction, cfg.seed)
     _set_scales(model, data, train_idx)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = _make_scheduler(opt, cfg)
-    st = _State()
-    ck = _load_checkpoint(cfg.checkpoint, comm) if cfg.checkpoint and cfg.resume else None
-    changes = [] if ck is None else _training_changes(ck, fp, spec, cfg)
+    run = _Run(model, opt, _make_scheduler(opt, cfg), _State(), data, spec, cfg, fp, comm)
+    _resume(run)
+    _loop(run, train_idx, val_idx)
+    st = run.st
+    if st.best_state is not None:
+        model.load_state_dict(st.best_state)
+    metrics = {
+        "epochs_run": st.epoch,
+        "best_val_loss": st.best,
+        "n_train": int(len(train_idx)),
+        "n_val": int(len(val_idx)),
+    }
+    metrics.update(evaluate(model, data, train_idx, cfg, comm, "train_"))
+    metrics.update(evaluate(model, data, val_idx, cfg, comm, "val_"))
+    model.eval()
+    return TrainResult(model, metrics, st.history, fp, lattice)
+
+
+@dataclass
+class _Run:
+    """Everything one training run carries between its phases."""
+
+    model: ForceModel
+    opt: object
+    sched: object
+    st: _State
+    data: _Data
+    spec: ModelSpec
+    cfg: TrainConfig
+    fp: str
+    comm: object = None
+
+    @property
+    def rank(self) -> int:
+        return 0 if self.comm is None else self.comm.Get_rank()
+
+
+def _resume(run: _Run) -> None:
+    """Continue from the run's checkpoint when it exists and fits (or refuse / start afresh)."""
+    cfg = run.cfg
+    ck = _load_checkpoint(cfg.checkpoint, run.comm) if cfg.checkpoint and cfg.resume else None
+    changes = [] if ck is None else _training_changes(ck, run.fp, run.spec, cfg)
     if changes:
         what = "; ".join(changes)
         if not cfg.fresh_on_mismatch:
@@ -474,52 +512,56 @@ def train_model(
         )
         ck = None
     if ck is not None:
-        _restore(ck, model, opt, sched, st)
-        log.info("resumed training from %s at epoch %d", cfg.checkpoint, st.epoch)
-    rank = 0 if comm is None else comm.Get_rank()
-    prog = Progress(cfg.epochs, "epochs", rank, cfg.log_interval, logger=log, start=st.epoch)
-    while st.epoch < cfg.epochs and not (cfg.patience and st.bad >= cfg.patience):
-        loss = _epoch(model, opt, data, train_idx, cfg, st.epoch, comm)
-        val = _mean_loss(model, data, val_idx, cfg, comm) if len(val_idx) else loss
-        if not (np.isfinite(loss) and np.isfinite(val)):  # same reduced value on every rank
-            raise collective_error(
-                f"training loss is not finite at epoch {st.epoch + 1} (loss {loss}, validation "
-                f"{val}); lower [train] lr or check the dataset (last checkpoint kept)"
-            )
-        lr = opt.param_groups[0]["lr"]
-        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            sched.step(val)
-        elif sched is not None:
-            sched.step()
-        st.history.append({"epoch": st.epoch + 1, "loss": loss, "val_loss": val, "lr": lr})
-        if val < st.best:
-            st.best, st.best_state, st.bad = val, copy.deepcopy(model.state_dict()), 0
-        else:
-            st.bad += 1
-        st.epoch += 1
-        prog.update(st.epoch, extra=f"loss {loss:.3e}  val {val:.3e}  lr {lr:.1e}")
-        stop = st.epoch == cfg.epochs or (cfg.patience and st.bad >= cfg.patience)
-        halt = bool(cfg.interrupt()) if cfg.interrupt is not None and not stop else False
-        if cfg.checkpoint and rank == 0 and (st.epoch % cfg.checkpoint_every == 0 or stop or halt):
-            _save_checkpoint(
-                cfg.checkpoint, _checkpoint_state(model, opt, sched, st, fp, spec, cfg)
-            )
-        if halt:
-            from hpcspin.errors import RunInterrupted
+        _restore(ck, run.model, run.opt, run.sched, run.st)
+        log.info("resumed training from %s at epoch %d", cfg.checkpoint, run.st.epoch)
 
-            raise RunInterrupted(
-                f"stopped on a signal after epoch {st.epoch}; checkpoint "
-                f"{cfg.checkpoint or '(none: checkpoint not configured)'}; run again to resume"
-            )
-    if st.best_state is not None:
-        model.load_state_dict(st.best_state)
-    metrics = {
-        "epochs_run": st.epoch,
-        "best_val_loss": st.best,
-        "n_train": int(len(train_idx)),
-        "n_val": int(len(val_idx)),
-    }
-    metrics.update(evaluate(model, data, train_idx, cfg, comm, "train_"))
-    metrics.update(evaluate(model, data, val_idx, cfg, comm, "val_"))
-    model.eval()
-    return TrainResult(model, metrics, st.history, fp, lattice)
+
+def _record(run: _Run, loss: float, val: float) -> float:
+    """Scheduler step, history, best state after one epoch; returns the epoch's lr."""
+    st, sched = run.st, run.sched
+    if not (np.isfinite(loss) and np.isfinite(val)):  # same reduced value on every rank
+        raise collective_error(
+            f"training loss is not finite at epoch {st.epoch + 1} (loss {loss}, validation "
+            f"{val}); lower [train] lr or check the dataset (last checkpoint kept)"
+        )
+    lr = run.opt.param_groups[0]["lr"]
+    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        sched.step(val)
+    elif sched is not None:
+        sched.step()
+    st.history.append({"epoch": st.epoch + 1, "loss": loss, "val_loss": val, "lr": lr})
+    if val < st.best:
+        st.best, st.best_state, st.bad = val, copy.deepcopy(run.model.state_dict()), 0
+    else:
+        st.bad += 1
+    st.epoch += 1
+    return lr
+
+
+def _checkpoint_or_halt(run: _Run) -> None:
+    """Write the checkpoint when due; stop on a signal (RunInterrupted) after writing it."""
+    st, cfg = run.st, run.cfg
+    stop = st.epoch == cfg.epochs or (cfg.patience and st.bad >= cfg.patience)
+    halt = bool(cfg.interrupt()) if cfg.interrupt is not None and not stop else False
+    if cfg.checkpoint and run.rank == 0 and (st.epoch % cfg.checkpoint_every == 0 or stop or halt):
+        state = _checkpoint_state(run.model, run.opt, run.sched, st, run.fp, run.spec, cfg)
+        _save_checkpoint(cfg.checkpoint, state)
+    if halt:
+        from hpcspin.errors import RunInterrupted
+
+        raise RunInterrupted(
+            f"stopped on a signal after epoch {st.epoch}; checkpoint "
+            f"{cfg.checkpoint or '(none: checkpoint not configured)'}; run again to resume"
+        )
+
+
+def _loop(run: _Run, train_idx, val_idx) -> None:
+    """Epochs until the limit or early stopping. Collective over run.comm."""
+    st, cfg, comm = run.st, run.cfg, run.comm
+    prog = Progress(cfg.epochs, "epochs", run.rank, cfg.log_interval, logger=log, start=st.epoch)
+    while st.epoch < cfg.epochs and not (cfg.patience and st.bad >= cfg.patience):
+        loss = _epoch(run.model, run.opt, run.data, train_idx, cfg, st.epoch, comm)
+        val = _mean_loss(run.model, run.data, val_idx, cfg, comm) if len(val_idx) else loss
+        lr = _record(run, loss, val)
+        prog.update(st.epoch, extra=f"loss {loss:.3e}  val {val:.3e}  lr {lr:.1e}")
+        _checkpoint_or_halt(run)
