@@ -166,9 +166,20 @@ def _default_grid(cfg: RunConfig, n_ranks: int) -> tuple[int, int]:
 
 def cross_checks(cfg: RunConfig, n_ranks: int | None, check_files: bool) -> list[str]:
     """Rules that involve several keys or sections; returns problem lines."""
+    p = _lattice_spin_checks(cfg)
+    p.extend(_dynamics_datagen_checks(cfg))
+    p.extend(_negf_rank_checks(cfg, n_ranks))
+    p.extend(_parallel_checks(cfg, n_ranks))
+    p.extend(run_size_problems(cfg, n_ranks))  # dt vs t_end; memory per rank
+    if check_files:
+        p.extend(_file_checks(cfg))
+    return p
+
+
+def _lattice_spin_checks(cfg: RunConfig) -> list[str]:
+    """[lattice] and [spins] rules."""
     p: list[str] = []
-    lat, sp, dyn = cfg.lattice, cfg.spins, cfg.dynamics
-    task = cfg.run.task
+    lat, sp = cfg.lattice, cfg.spins
     if lat.kind == "chain" and lat.width != 1:
         p.append(
             problem(
@@ -217,6 +228,13 @@ def cross_checks(cfg: RunConfig, n_ranks: int | None, check_files: bool) -> list
         v = getattr(sp, axis)
         if math.fsum(x * x for x in v) == 0:
             p.append(problem("spins", axis, v, "must not be the zero vector"))
+    return p
+
+
+def _dynamics_datagen_checks(cfg: RunConfig) -> list[str]:
+    """[dynamics] and [datagen] rules."""
+    p: list[str] = []
+    dyn = cfg.dynamics
     if dyn.temperature > 0 and dyn.integrator != "heun":
         p.append(
             problem(
@@ -247,6 +265,27 @@ def cross_checks(cfg: RunConfig, n_ranks: int | None, check_files: bool) -> list
         )
     if sum(cfg.datagen.mix) <= 0:
         p.append(problem("datagen", "mix", cfg.datagen.mix, "must have a positive share"))
+    if (dyn.committee or dyn.spot_check_every) and dyn.forces != "ml":
+        key = "committee" if dyn.committee else "spot_check_every"
+        p.append(
+            problem("dynamics", key, getattr(dyn, key), "checks the ML field: needs forces = 'ml'")
+        )
+    if dyn.committee_action != "warn" and dyn.committee_threshold <= 0:
+        p.append(
+            problem(
+                "dynamics",
+                "committee_action",
+                dyn.committee_action,
+                "needs committee_threshold > 0",
+                "the disagreement above which to act",
+            )
+        )
+    return p
+
+
+def _negf_rank_checks(cfg: RunConfig, n_ranks: int | None) -> list[str]:
+    """[negf] rules and rank counts of NEGF solves and datagen groups."""
+    p: list[str] = []
     rps = cfg.negf.ranks_per_solve
     if rps > 1 and cfg.negf.solver != "petsc":
         p.append(
@@ -274,12 +313,6 @@ def cross_checks(cfg: RunConfig, n_ranks: int | None, check_files: bool) -> list
     e0, e1 = cfg.negf.transmission_range
     if e0 >= e1:
         p.append(problem("negf", "transmission_range", [e0, e1], "must be increasing"))
-    if cfg.model.head == "EA" and cfg.train.targets == "split" and task == "train":
-        pass  # allowed: E fits H(0), A fits H(V) - H(0)
-    p.extend(_parallel_checks(cfg, n_ranks))
-    p.extend(run_size_problems(cfg, n_ranks))  # dt vs t_end; memory per rank
-    if check_files:
-        p.extend(_file_checks(cfg))
     return p
 
 

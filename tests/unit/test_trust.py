@@ -114,3 +114,23 @@ def test_spot_check_equals_a_direct_negf_call():
     t_ml, t_ng = np.cross(s, h_ml).sum(0), np.cross(s, h_negf).sum(0)
     want = np.linalg.norm(t_ml - t_ng) / np.linalg.norm(t_ng)
     assert out["spot_torque_err"] == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "lines,match",
+    [
+        (
+            "forces = 'negf'\ncommittee = ['a.pt', 'b.pt']",
+            r"\[dynamics\] committee = .*forces = 'ml'",
+        ),
+        ("forces = 'none'\nspot_check_every = 10", r"\[dynamics\] spot_check_every = 10"),
+        ("committee_action = 'stop'", r"committee_action = 'stop': needs committee_threshold"),
+    ],
+)
+def test_deck_rules(lines, match):
+    from hpcspin.deck import parse_deck
+    from hpcspin.errors import DeckError
+
+    text = f"[run]\ntask = 'dynamics'\n[lattice]\nkind = 'chain'\n[dynamics]\n{lines}\n"
+    with pytest.raises(DeckError, match=match):
+        parse_deck(text, check_files=False)
