@@ -59,6 +59,7 @@ from hpcspin.dynamics.llg import max_torque
 from hpcspin.dynamics.observables import wall_centre, wall_centres
 from hpcspin.errors import HpcspinError, RunInterrupted
 from hpcspin.faults import fault_point
+from hpcspin.io import keys  # names of the trajectory datasets (pure data)
 from hpcspin.log import get_logger
 from hpcspin.parallel.decomp import Decomposition
 from hpcspin.parallel.halo import HaloExchanger
@@ -297,11 +298,11 @@ class Simulation:
         tot = self._allreduce(loc, "sum")
         state.wall_x = wall_centre(cols, state.wall_x)
         out = {
-            "wall_x": state.wall_x,
-            "wall_centres": wall_centres(cols),
-            "magnetisation": tot[1:] / lat.n_sites,
-            "energy": float(tot[0]),
-            "current": negf.last_current if negf is not None else float("nan"),
+            keys.WALL_X: state.wall_x,
+            keys.WALL_CENTRES: wall_centres(cols),
+            keys.MAGNETISATION: tot[1:] / lat.n_sites,
+            keys.ENERGY: float(tot[0]),
+            keys.CURRENT: negf.last_current if negf is not None else float("nan"),
         }
         for observe in self.observers:
             out.update(observe(self, state))

@@ -299,7 +299,7 @@ def _finish(sim: Simulation, cfg, out: str, state: RunState, wall: float, steps_
     path = os.path.join(out, TRAJECTORY)
     traj = read_trajectory(path)
     traj["lattice_shape"] = (lat.length, lat.width)
-    t, x = traj["time"], traj["wall_x"]
+    t, x = traj[keys.TIME], traj[keys.WALL_X]
     t_end = cfg.dynamics.t_end
     try:
         v = wall_velocity(t, x, t_end / 2, t_end)
@@ -322,7 +322,7 @@ def _finish(sim: Simulation, cfg, out: str, state: RunState, wall: float, steps_
         "integrator": cfg.dynamics.integrator,
         "dt": cfg.dynamics.dt,
     }
-    centres = traj.get("wall_centres", x[:, None])  # older trajectories: wall_x only
+    centres = traj.get(keys.WALL_CENTRES, x[:, None])  # older trajectories: wall_x only
     walls = wall_report(t, centres, lat.length, t_end / 2, t_end)
     for line in walls.pop("warnings"):
         log.warning("%s", line)
