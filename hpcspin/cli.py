@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m hpcspin",
         description="Voltage-driven spin dynamics: NEGF data, ML forces, parallel LLG.",
+        epilog="Other commands: 'python -m hpcspin export TRAJ --format ovf|extxyz|vtkhdf' "
+        "(a trajectory for other tools), 'python -m hpcspin inspect MODEL.pt' (a model "
+        "file); each has its own --help.",
     )
     p.add_argument("deck", nargs="?", help="input deck (TOML)")
     p.add_argument(
