@@ -13,6 +13,7 @@ Fault points (grep ``fault_point(`` for the list):
 ``dynamics_step``     after every drive or relax step, before the handlers
 ``trajectory_frame``  before a trajectory frame is written
 ``checkpoint_write``  before a dynamics checkpoint is written
+``checkpoint_fill``   inside the open checkpoint file (parallel HDF5: collective)
 ``dynamics_finish``   while the summary of a finished run is written
 ``datagen_config``    before every configuration a rank computes
 ``datagen_write``     before the rows of a batch are written
@@ -33,8 +34,12 @@ _plan: dict[str, tuple[str, int]] | None = None
 _calls: dict[str, int] = {}
 
 
-class InjectedFault(RuntimeError):
-    """The exception a fault point raises."""
+class InjectedFault(Exception):  # noqa: N818  (named for what it is)
+    """The exception a fault point raises: a genuine bug to hpcspin (exit status 1).
+
+    Deliberately not an OSError/RuntimeError/ValueError, which writers may treat as an
+    error every rank reports alike.
+    """
 
 
 def set_rank(rank: int) -> None:

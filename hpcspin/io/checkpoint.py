@@ -22,12 +22,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from contextlib import contextmanager
 
 import h5py
 import numpy as np
 
 from hpcspin import __version__
 from hpcspin.errors import DataFileError, HpcspinError
+from hpcspin.faults import fault_point
 from hpcspin.io import keys, seal
 from hpcspin.io.h5 import is_parallel, open_checked, open_h5, write_owned_sites, write_provenance
 from hpcspin.io.storage import require_space, storage_error
@@ -41,6 +43,30 @@ _MAX_RNG_BYTES = 1 << 20  # generator states are a few kB: more means a damaged 
 def checkpoint_path(directory, step: int) -> str:
     """File name of the checkpoint of ``step`` inside ``directory``."""
     return os.path.join(os.fspath(directory), f"checkpoint_{int(step):010d}.h5")
+
+
+#: Failures of a checkpoint write that every rank reports alike (and agrees on below).
+_WRITE_ERRORS = (OSError, RuntimeError, HpcspinError, KeyError, TypeError, ValueError)
+
+
+@contextmanager
+def _closed_unless_bug(f, parallel: bool):
+    """Close ``f`` on the way out, except after an unexpected exception in a parallel write.
+
+    Closing an mpio file is collective: a rank that failed alone (a bug) would wait there
+    for ranks that are inside a collective write, and the job would hang instead of
+    being ended by the CLI's abort. The abort releases the file.
+    """
+    try:
+        yield f
+    except _WRITE_ERRORS:
+        f.close()
+        raise
+    except BaseException:
+        if not parallel:
+            f.close()
+        raise
+    f.close()
 
 
 def write_checkpoint(
@@ -81,9 +107,9 @@ def write_checkpoint(
     try:
         f = open_h5(tmp, "w", comm, parallel=parallel, userblock=True)
         if f is not None:
-            with f:
+            with _closed_unless_bug(f, parallel):
                 _fill(f, d, owned_spins if parallel else spins, state, parallel, comm, digest)
-    except (OSError, RuntimeError, HpcspinError, KeyError, TypeError, ValueError) as e:
+    except _WRITE_ERRORS as e:
         err = _describe(e, path)
     if comm is not None and comm.Get_size() > 1:
         comm.Barrier()  # every rank has closed the file
@@ -123,6 +149,7 @@ def _remove_quietly(path: str) -> None:
 
 
 def _fill(f, d, spins, state, parallel, comm, digest) -> None:
+    fault_point("checkpoint_fill")  # inside the open (parallel) file
     n = d.length * d.width
     write_provenance(
         f,

@@ -151,6 +151,8 @@ CASES = [
     ("dynamics", "trajectory_frame@1:3", 2),
     ("dynamics", "checkpoint_write@0", 2),
     ("dynamics", "checkpoint_write@1:2", 2),
+    ("dynamics", "checkpoint_fill@1", 2),
+    ("dynamics", "checkpoint_fill@0:2", 2),
     ("dynamics", "dynamics_finish@1", 2),
     ("dynamics", "dynamics_step@0:10", 1),
     ("dynamics", "trajectory_frame@0:2", 1),
@@ -172,6 +174,7 @@ CASES = [
 SAMPLE = {
     ("dynamics", "dynamics_step@1:3", 2),
     ("dynamics", "checkpoint_write@0", 2),
+    ("dynamics", "checkpoint_fill@1", 2),
     ("datagen", "datagen_config@1:2", 2),
     ("datagen", "datagen_write@0:2", 2),
     ("train", "train_epoch@1:2", 2),
