@@ -66,7 +66,8 @@ def plot_trajectory(traj: dict, outdir: str, title: str = "") -> list[str]:
     img = block_average(sz, MAX_PIXELS)
     t1 = t[-1] if len(t) > 1 else t[0] + 1
     a.set_xlim(t[0], t1)
-    a.set_ylim(-0.5, L - 0.5)
+    if tracks.shape[1] > 1:  # several walls: the whole sample; one wall: its motion
+        a.set_ylim(-0.5, L - 0.5)
     im = b.imshow(
         img.T,
         aspect="auto",
