@@ -4,7 +4,7 @@ Faults are injected with HPCSPIN_FAULT=name@rank[:count] (hpcspin/faults.py) at 
 start, in the middle of the run and while output is written, at 1 and 2 ranks. Every
 case must end with exit status 1 within BOUND seconds (no rank left waiting in a
 collective) and with the failing rank's traceback in the log. The normal suite runs a
-sample (~25 s); the full matrix (~70 s) is marked slow and runs with
+sample (5 cases); the full matrix (25 cases, ~70 s) is marked slow and runs with
 HPCSPIN_SLOW_TESTS=1.
 """
 
@@ -173,10 +173,8 @@ CASES = [
 ]
 SAMPLE = {
     ("dynamics", "dynamics_step@1:3", 2),
-    ("dynamics", "checkpoint_write@0", 2),
     ("dynamics", "checkpoint_fill@1", 2),
     ("datagen", "datagen_config@1:2", 2),
-    ("datagen", "datagen_write@0:2", 2),
     ("train", "train_epoch@1:2", 2),
     ("train", "train_save@1", 2),
 }
@@ -204,7 +202,7 @@ def test_fault_ends_the_job(work, task, fault, ranks):
 
 def test_no_fault_runs_complete(work):
     """The same decks without a fault complete (the cases above fail for the fault)."""
-    for task in ("dynamics", "train"):
+    for task in ("dynamics",):
         deck, sets = deck_of(task, work, f"{task}-clean")
         rc, out, _ = hpcspin(deck, 2, None, work, *sets)
         assert rc == 0, out[-3000:]
