@@ -15,7 +15,7 @@ from hpcspin.negf.lead_modes import surface_gf_eigen
 from hpcspin.negf.leads import LeadError, Leads, dyson_check, surface_gf_sancho_rubio
 from hpcspin.negf.observables import transmission
 
-NK = 4000
+NK = 3000
 
 
 def h_of_k(h0, v, k):
@@ -81,7 +81,7 @@ def test_clean_strip_transmission_counts_open_channels(kind, W, per):
     ld = Leads(lat)
     eps, thr = bands(ld.h0, ld.v)
     lo, hi = eps.min() - 0.3, eps.max() + 0.3
-    grid = np.linspace(lo, hi, 157)
+    grid = np.linspace(lo, hi, 101)
     t_grid = clean_transmission(lat, grid)
     for e, t in zip(grid, t_grid):
         if np.abs(thr - e).min() > 1e-6:  # away from thresholds: exactly the open channels
