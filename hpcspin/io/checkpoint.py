@@ -50,20 +50,20 @@ _WRITE_ERRORS = (OSError, RuntimeError, HpcspinError, KeyError, TypeError, Value
 
 
 @contextmanager
-def _closed_unless_bug(f, parallel: bool):
-    """Close ``f`` on the way out, except after an unexpected exception in a parallel write.
+def closed_unless_local(f, parallel: bool):
+    """Close ``f`` on the way out, unless a parallel file meets a rank-local exception.
 
-    Closing an mpio file is collective: a rank that failed alone (a bug) would wait there
-    for ranks that are inside a collective write, and the job would hang instead of
-    being ended by the CLI's abort. The abort releases the file.
+    Closing an mpio file is collective. Any exception not marked ``collective`` (an
+    error decided on one rank and raised on every rank at the same point) may have hit
+    this rank alone while the others are inside a collective write: a close here would
+    wait for them, and they for this rank, forever. Such an exception leaves the file
+    open and propagates to the CLI, which ends the whole job (MPI abort) and so
+    releases the file. Serial files are always closed.
     """
     try:
         yield f
-    except _WRITE_ERRORS:
-        f.close()
-        raise
-    except BaseException:
-        if not parallel:
+    except BaseException as exc:
+        if not parallel or getattr(exc, "collective", False):
             f.close()
         raise
     f.close()
@@ -107,9 +107,13 @@ def write_checkpoint(
     try:
         f = open_h5(tmp, "w", comm, parallel=parallel, userblock=True)
         if f is not None:
-            with _closed_unless_bug(f, parallel):
+            with closed_unless_local(f, parallel):
                 _fill(f, d, owned_spins if parallel else spins, state, parallel, comm, digest)
     except _WRITE_ERRORS as e:
+        if parallel and not getattr(e, "collective", False):
+            # Possibly this rank alone (the others may be in a collective write): no
+            # barrier or agreement; the CLI ends the job with this message (exit 2).
+            raise DataFileError(_describe(e, path)) from e
         err = _describe(e, path)
     if comm is not None and comm.Get_size() > 1:
         comm.Barrier()  # every rank has closed the file

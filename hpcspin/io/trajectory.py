@@ -24,10 +24,12 @@ identically at any rank count.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import numpy as np
 
 from hpcspin.errors import DataFileError, HpcspinError
+from hpcspin.faults import fault_point
 from hpcspin.io import keys
 from hpcspin.io.h5 import (
     check_kind,
@@ -38,7 +40,7 @@ from hpcspin.io.h5 import (
     write_owned_sites,
 )
 from hpcspin.io.h5 import write_provenance as _stamp
-from hpcspin.io.storage import require_space
+from hpcspin.io.storage import require_space, storage_error
 from hpcspin.log import get_logger
 
 log = get_logger(__name__)
@@ -107,14 +109,12 @@ class TrajectoryWriter:
         f = open_h5(self.path, "r+" if resume else "w", self.comm, parallel=self.parallel)
         if f is None:
             return None
-        try:
+        with _open_unless_failed(f, self.parallel):
+            fault_point("trajectory_open")
             if resume:
                 self._reopen(f, restart_step)
             else:
                 self._create(f, deck_text, config_json)
-        except BaseException:
-            f.close()
-            raise
         return f
 
     def _create(self, f, deck_text, config_json):
@@ -138,20 +138,16 @@ class TrajectoryWriter:
             keys.annotate(dset, _KIND)
 
     def _reopen(self, f, restart_step):
-        check_kind(f, "trajectory")
-        if int(f.attrs[keys.N_SITES]) != self.n_sites:
-            raise DataFileError(
-                f"{self.path} has {int(f.attrs[keys.N_SITES])} sites, this run {self.n_sites}"
-            )
-        done, keep = None, None
-        if self.rank == 0:  # rank 0 decides: a shrink on one rank rewrites data others read
-            done = int(f.attrs[keys.N_FRAMES_DONE])  # frames past it are half-written
-            steps = f[keys.STEP][:done]
-            keep = (
-                done if restart_step is None else int(np.searchsorted(steps, restart_step, "right"))
-            )
+        # Rank 0 decides (a shrink on one rank rewrites data others read) and a problem
+        # found is raised on every rank alike: the file is then closed collectively.
+        decision = self._frames_to_keep(f, restart_step) if self.rank == 0 else None
         if self.parallel:
-            done, keep = self.comm.bcast((done, keep), root=0)
+            decision = self.comm.bcast(decision, root=0)
+        if isinstance(decision, str):
+            err = DataFileError(decision)
+            err.collective = self.parallel
+            raise err
+        done, keep = decision
         for name in _frame_datasets(f):
             f[name].resize(keep, axis=0)
         f.attrs[keys.N_FRAMES_DONE] = keep
@@ -164,6 +160,23 @@ class TrajectoryWriter:
                 done,
                 restart_step,
             )
+
+    def _frames_to_keep(self, f, restart_step) -> tuple[int, int] | str:
+        """(frames done, frames kept) of a file to resume, or the problem with it."""
+        try:
+            check_kind(f, "trajectory")
+            n = int(f.attrs[keys.N_SITES])
+            if n != self.n_sites:
+                return f"{self.path} has {n} sites, this run {self.n_sites}"
+            done = int(f.attrs[keys.N_FRAMES_DONE])  # frames past it are half-written
+            if restart_step is None:
+                return done, done
+            steps = f[keys.STEP][:done]
+            return done, int(np.searchsorted(steps, restart_step, "right"))
+        except DataFileError as err:
+            return str(err)
+        except (OSError, KeyError, ValueError, TypeError) as err:
+            return f"{self.path}: damaged trajectory ({type(err).__name__}: {err})"
 
     # -- writing ----------------------------------------------------------------------
     def write_frame(self, step: int, time: float, owned_spins, observables: dict | None = None):
@@ -182,11 +195,18 @@ class TrajectoryWriter:
         i = self.n_frames
         frame_bytes = 24 * self.n_sites + 8192 * (2 + len(obs) + len(ragged))  # + new chunks
         require_space(self.comm, self.path, frame_bytes, f"trajectory frame {i}")
+        with _storage_errors(self.path, f"trajectory frame {i}"):
+            self._append(i, step, time, owned_spins, obs, ragged)
+        self.n_frames = i + 1
+
+    def _append(self, i, step, time, owned_spins, obs, ragged) -> None:
+        """Write frame ``i`` (the body of :meth:`write_frame`). Collective."""
         if self.parallel:
             for name in (keys.SPINS, keys.STEP, keys.TIME, *obs):
                 self._dataset(name, obs).resize(i + 1, axis=0)
             for name, v in ragged.items():
                 self._ragged(name, v.size, i + 1)
+            fault_point("trajectory_write")  # between collectives of the open file
             write_owned_sites(self.f[keys.SPINS], self.decomp, owned_spins, (i,), True)
         else:
             spins = self.decomp.gather(self.comm, owned_spins, root=0)
@@ -195,6 +215,7 @@ class TrajectoryWriter:
                     self._dataset(name, obs).resize(i + 1, axis=0)
                 for name, v in ragged.items():
                     self._ragged(name, v.size, i + 1)
+                fault_point("trajectory_write")
                 self.f[keys.SPINS][i] = spins.reshape(self.n_sites, 3)
         if self.f is not None and self.rank == 0:  # independent writes of global scalars
             self.f[keys.STEP][i] = int(step)
@@ -209,7 +230,6 @@ class TrajectoryWriter:
             self.f.attrs[keys.N_FRAMES_DONE] = i + 1
             if (i + 1) % self.flush_every == 0:
                 self.f.flush()
-        self.n_frames = i + 1
 
     def _dataset(self, name, obs):
         if name not in self.f:  # a new observable: earlier frames read as NaN
@@ -309,6 +329,33 @@ def _write_sidecar(path: str, n_frames: int, n_sites: int, times) -> None:
         log.warning("no VTKHDF sidecar for %s: %s", path, exc)
 
 
+@contextmanager
+def _open_unless_failed(f, parallel: bool):
+    """Keep ``f`` open on success; close it on a failure unless that would hang.
+
+    Closing a parallel file is collective: after an exception that may be this rank's
+    alone (not marked ``collective``) the file stays open and the CLI's abort of the
+    job releases it (see :func:`hpcspin.io.checkpoint.closed_unless_local`). An
+    OSError (a failing or full disk) becomes a DataFileError naming the file (exit 2).
+    """
+    try:
+        with _storage_errors(f.filename, "the trajectory header"):
+            yield f
+    except BaseException as exc:
+        if not parallel or getattr(exc, "collective", False):
+            f.close()
+        raise
+
+
+@contextmanager
+def _storage_errors(path: str, what: str):
+    """An OSError inside becomes :func:`~hpcspin.io.storage.storage_error` (not collective)."""
+    try:
+        yield
+    except OSError as err:
+        raise storage_error(err, path, what) from err
+
+
 def _frame_datasets(f) -> list[str]:
     return [name for name in f if hasattr(f[name], "shape") and f[name].maxshape[0] is None]
 
@@ -325,7 +372,14 @@ def _bcast(comm, value):
 
 
 def _agreed(comm, parallel, fn):
-    """Run ``fn`` (rank 0 alone holds the file unless parallel); raise its error everywhere."""
+    """Run ``fn`` (rank 0 alone holds the file unless parallel); raise its error everywhere.
+
+    A parallel ``fn`` raises collective errors on every rank itself; any other error
+    may be this rank's alone, with the others inside collectives of the open file, so
+    it propagates at once (the CLI ends the job) instead of waiting for an agreement.
+    """
+    if parallel:
+        return fn()
     result, err = None, None
     try:
         result = fn()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 
+from hpcspin.faults import fault_point
 from hpcspin.io import keys
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import decide, lattice_from, prepare_output_dir, write_json
@@ -138,6 +139,7 @@ def _velocities(cfg, ctx, out) -> None:
     log.info("velocity comparison: %d runs over %d rank(s)", len(jobs), ctx.size)
     for label, forces, bias in mine:
         log.info("run %s at V = %+g", label, bias)
+        fault_point("validate_run")
         _one_run(cfg, ctx, out, label, forces, bias)
     ctx.comm.Barrier()
     if ctx.rank == 0:

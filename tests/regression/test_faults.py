@@ -4,8 +4,7 @@ Faults are injected with HPCSPIN_FAULT=name@rank[:count] (hpcspin/faults.py) at 
 start, in the middle of the run and while output is written, at 1 and 2 ranks. Every
 case must end with exit status 1 within BOUND seconds (no rank left waiting in a
 collective) and with the failing rank's traceback in the log. The normal suite runs a
-sample (5 cases); the full matrix (25 cases, ~70 s) is marked slow and runs with
-HPCSPIN_SLOW_TESTS=1.
+sample; the full matrix is marked slow and runs with HPCSPIN_SLOW_TESTS=1.
 """
 
 import os
@@ -96,29 +95,59 @@ mu = -1.0
 temperature = 0.1
 bias = 0.2
 [negf]
-tol = 1e-5
+tol = 1e-7
 [output]
 dir = "negf"
 plots = false
 """
+VALIDATE = """
+[run]
+task = "validate"
+[lattice]
+kind = "chain"
+length = 16
+[electrons]
+J = 2.0
+mu = -1.0
+temperature = 0.1
+[spins]
+initial = "wall"
+[negf]
+tol = 1e-5
+[output]
+dir = "validate"
+progress_interval = 0
+[validate]
+models = ["{model}"]
+dataset = "{dataset}"
+velocity_biases = [0.2, 0.0]
+velocity_t_end = 4.0
+"""
 
 
-def hpcspin(deck, ranks, fault, cwd, *sets):
+def hpcspin(deck, ranks, fault, cwd, *sets, timeout=180):
+    """(exit status, output, wall seconds) of a run; status None when it hung past timeout."""
     cmd = [sys.executable, "-m", "hpcspin", str(deck), "--set", "output.plots=false"]
     for s in sets:
         cmd += ["--set", s]
     if ranks > 1:
         cmd = ["mpirun", "-n", str(ranks), "--oversubscribe", "--bind-to", "none", *cmd]
     t0 = time.perf_counter()
-    r = subprocess.run(
-        cmd,
-        cwd=cwd,
-        env=dict(ENV, HPCSPIN_FAULT=fault) if fault else ENV,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    return r.returncode, r.stdout + r.stderr, time.perf_counter() - t0
+    env = dict(ENV, HPCSPIN_FAULT=fault) if fault else ENV
+    with subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as p:
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:  # a hang: SIGTERM, which mpirun passes to its
+            p.terminate()  # ranks (a SIGKILL of mpirun would leave them running)
+            try:
+                out, _ = p.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, _ = p.communicate()
+            return None, f"{out}\n[hung: terminated after {timeout} s]", time.perf_counter() - t0
+    return p.returncode, out, time.perf_counter() - t0
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +160,17 @@ def work(tmp_path_factory):
     assert rc == 0, out
     (d / "train.toml").write_text(TRAIN.format(dataset=d / "data" / "dataset.h5"))
     return d
+
+
+@pytest.fixture(scope="module")
+def trained(work):
+    """A model trained on the module's dataset and a validate deck using it."""
+    model = work / "trained" / "model.pt"
+    rc, out, _ = hpcspin(work / "train.toml", 1, None, work, f'model.file="{model}"')
+    assert rc == 0, out[-3000:]
+    dataset = work / "data" / "dataset.h5"
+    (work / "validate.toml").write_text(VALIDATE.format(model=model, dataset=dataset))
+    return model
 
 
 def deck_of(task, work, case):
@@ -170,6 +210,11 @@ CASES = [
     ("train", "train_epoch@0:2", 1),
     ("negf", "task_start@1", 2),
     ("negf", "task_start@0", 1),
+    ("negf", "negf_energy_block@1:3", 2),  # tol 1e-7: 5 blocks on rank 1, 6 on rank 0
+    ("negf", "negf_energy_block@0:4", 2),
+    ("negf", "negf_energy_block@0:5", 1),
+    ("validate", "validate_run@1", 2),
+    ("validate", "validate_run@0", 1),
 ]
 SAMPLE = {
     ("dynamics", "dynamics_step@1:3", 2),
@@ -177,19 +222,22 @@ SAMPLE = {
     ("datagen", "datagen_config@1:2", 2),
     ("train", "train_epoch@1:2", 2),
     ("train", "train_save@1", 2),
+    ("negf", "negf_energy_block@1:3", 2),
 }
 
 
-def _param(case):
+def _param(case, sample=SAMPLE):
     full = pytest.mark.skipif(
         os.environ.get("HPCSPIN_SLOW_TESTS") != "1", reason="full matrix: HPCSPIN_SLOW_TESTS=1"
     )
-    marks = () if case in SAMPLE else (pytest.mark.slow, full)
+    marks = () if case in sample else (pytest.mark.slow, full)
     return pytest.param(*case, marks=marks, id=f"{case[0]}-{case[1]}-{case[2]}r")
 
 
 @pytest.mark.parametrize(("task", "fault", "ranks"), [_param(c) for c in CASES])
-def test_fault_ends_the_job(work, task, fault, ranks):
+def test_fault_ends_the_job(request, work, task, fault, ranks):
+    if task == "validate":
+        request.getfixturevalue("trained")
     case = f"{task}-{fault.replace('@', '-').replace(':', '-')}-{ranks}"
     deck, sets = deck_of(task, work, case)
     rc, out, wall = hpcspin(deck, ranks, fault, work, *sets)
@@ -198,6 +246,36 @@ def test_fault_ends_the_job(work, task, fault, ranks):
     assert wall < BOUND, f"took {wall:.1f} s"
     assert f"injected fault on rank {rank}" in out, out[-3000:]
     assert "Traceback" in out and "InjectedFault" in out
+
+
+# An error the writers expect (OSError, HpcspinError: fault kinds "oserror", "error")
+# raised on ONE rank inside an open parallel file: the file must not be closed (closing
+# is collective and the other rank is inside a collective write); the CLI ends the job
+# with exit 2 and the failing rank's message. Each case hung before that rule.
+EDGE_CASES = [
+    ("dynamics", "checkpoint_fill@1:1:oserror", 2),
+    ("dynamics", "trajectory_open@1:1:oserror", 2),
+    ("dynamics", "trajectory_write@1:2:oserror", 2),
+    ("dynamics", "checkpoint_fill@0:2:error", 2),
+    ("dynamics", "trajectory_open@0:1:error", 2),
+    ("dynamics", "trajectory_write@0:3:error", 2),
+    ("dynamics", "checkpoint_fill@0:1:oserror", 1),
+    ("dynamics", "trajectory_write@0:2:oserror", 1),
+]
+EDGE_SAMPLE = set(EDGE_CASES[:3])
+EDGE_BOUND = 20.0  # s; a hang is cut at 60 s
+
+
+@pytest.mark.parametrize(("task", "fault", "ranks"), [_param(c, EDGE_SAMPLE) for c in EDGE_CASES])
+def test_expected_error_on_one_rank_inside_open_file_ends_the_job(work, task, fault, ranks):
+    case = f"edge-{fault.replace('@', '-').replace(':', '-')}-{ranks}"
+    deck, sets = deck_of(task, work, case)
+    rc, out, wall = hpcspin(deck, ranks, fault, work, *sets, timeout=60)
+    rank = fault.split("@")[1].split(":")[0]
+    assert rc == 2, out[-3000:]
+    assert wall < EDGE_BOUND, f"took {wall:.1f} s"
+    assert "hpcspin: error: " in out and f"injected fault on rank {rank}" in out, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
 
 
 def test_no_fault_runs_complete(work):
