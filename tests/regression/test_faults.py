@@ -3,8 +3,10 @@
 Faults are injected with HPCSPIN_FAULT=name@rank[:count] (hpcspin/faults.py) at task
 start, in the middle of the run and while output is written, at 1 and 2 ranks. Every
 case must end with exit status 1 within BOUND seconds (no rank left waiting in a
-collective) and with the failing rank's traceback in the log. The normal suite runs a
-sample; the full matrix is marked slow and runs with HPCSPIN_SLOW_TESTS=1.
+collective) and with the failing rank's traceback in the log. Errors the writers
+expect (fault kinds "oserror", "error") raised on one rank inside an open parallel file
+must end the job with exit 2 and the message instead. The normal suite runs a sample;
+the full matrix is marked slow and runs with HPCSPIN_SLOW_TESTS=1.
 """
 
 import os
