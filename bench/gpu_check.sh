@@ -16,7 +16,7 @@ start=$(date +%s)
 "$PY" -c "import torch, sys; print(sys.version); print('torch', torch.__version__, 'cuda',
 torch.version.cuda, 'available', torch.cuda.is_available(), 'devices', torch.cuda.device_count())" \
   > "$OUT/torch.txt" 2>&1
-timeout 90 "$PY" -m pytest -p no:cacheprovider -q -m gpu tests/unit/test_ml_gpu.py \
+timeout 90 "$PY" -m pytest -p no:cacheprovider -q -m gpu tests/unit/ml/test_ml_gpu.py \
   > "$OUT/pytest_unit_gpu.txt" 2>&1
 echo "unit gpu tests: exit $?" | tee -a "$OUT/status.txt"
 timeout 90 mpirun --oversubscribe --bind-to none -n 2 "$PY" tests/parallel/run_pytest.py \

@@ -10,7 +10,7 @@ from hpcspin.cli import main
 from hpcspin.lattice import make_lattice
 from hpcspin.ml import HEADS, ModelSpec, build_model, fused, heads
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 LATTICES = [("chain", 23, 1, False), ("square", 7, 5, False), ("triangular", 6, 6, True)]
 
 

@@ -12,7 +12,7 @@ from hpcspin.io.h5 import h5py_has_mpi, open_h5, provenance
 from hpcspin.io.trajectory import TrajectoryWriter, read_trajectory
 from hpcspin.parallel.decomp import Decomposition
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 L, W = 5, 4
 N = L * W
 

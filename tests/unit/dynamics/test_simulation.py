@@ -13,7 +13,7 @@ from hpcspin.hamiltonian.spin import SpinParams
 from hpcspin.io.trajectory import read_trajectory
 from hpcspin.lattice import make_lattice
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PARAMS = SpinParams(J_H=1.0, K=0.1, easy_axis=(0, 0, 1), B=(0.0, 0.0, 0.01))
 
 

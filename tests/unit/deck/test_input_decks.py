@@ -8,7 +8,7 @@ from hpcspin.cli import main
 from hpcspin.deck import load_deck
 from hpcspin.errors import DeckError
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 DECKS = sorted((ROOT / "input_decks").glob("*.toml"))
 
 

@@ -13,7 +13,7 @@ from hpcspin.lattice import make_lattice
 from hpcspin.ml import HEADS, ModelSpec, build_model, load_model
 from hpcspin.ml.export import META, export_model, main
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 SHIPPED = sorted((ROOT / "models").glob("*.pt"))
 
 # Runs in a fresh interpreter that never imports hpcspin: torch alone loads and calls.

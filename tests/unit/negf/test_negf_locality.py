@@ -9,7 +9,7 @@ from hpcspin.dynamics.observables import domain_wall
 from hpcspin.lattice import make_lattice
 from hpcspin.negf.engine import ElectronParams, NEGFEngine
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tools"))
 from negf_locality import _tangents, decay, jacobian  # noqa: E402
 
 

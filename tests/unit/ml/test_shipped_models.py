@@ -9,7 +9,7 @@ from hpcspin.lattice import make_lattice
 from hpcspin.ml import load_model
 from hpcspin.ml.modelfile import read_model_file
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 SHIPPED = {
     "models/chain_dw_Evector.pt": "input_decks/train_chain_dw.toml",
     "models/chain_dw_EA.pt": "input_decks/train_chain_dw_EA.toml",
