@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pathlib
 import re
 
 import h5py
@@ -138,7 +139,7 @@ def test_ml_free_trajectory_says_why_current_is_nan(tmp_path, ctx):
 
 def test_every_entry_is_documented():
     """docs/outputs.md names every dataset and attribute of the tables."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    root = pathlib.Path(__file__).resolve().parents[3]
     with open(os.path.join(root, "docs", "outputs.md")) as fh:
         text = fh.read()
     names = {n for t in (keys.DATASETS, keys.ATTRS) for kind in t.values() for n in kind}
