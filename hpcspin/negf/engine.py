@@ -334,7 +334,8 @@ class NEGFEngine:
             use = 2 * system.n_sites <= 2000
         if not use:
             return np.zeros(0)
-        return resonance_breakpoints(system, lo, hi, part=self.part)
+        fast = self.scheme == "fast"
+        return resonance_breakpoints(system, lo, hi, part=self.part, compiled=fast)
 
     def _window_values(self, solver, system, e, de, mu_l, mu_r, temp) -> np.ndarray:
         key = (mu_l, mu_r, temp, e.tobytes(), de.tobytes())

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
+from hpcspin.negf import kernels
 from hpcspin.negf.quadrature import Partition, map_blocks, plan_blocks
 
 #: Most eigenvalues per chunk of end-component work (chunks from plan_blocks: fixed by
@@ -50,14 +51,19 @@ def banded_upper(h) -> tuple[np.ndarray, int]:
     return ab, kd
 
 
-def _end_components(ab, kd: int, energies: np.ndarray, b: int):
+def _end_components(ab, kd: int, energies: np.ndarray, b: int, compiled: bool = False):
     """First and last ``b`` components of the normalised eigenvectors at ``energies``.
 
     One step of inverse iteration per eigenvalue with a banded LU, O(N kd^2) each:
     much cheaper than LAPACK's eigenvectors of the whole band (which dominated the
     cost of a field evaluation), and deterministic, so every rank gets the same seeds.
+    ``compiled``: all of them in one compiled call (:func:`kernels.band_end_components`).
     """
     n = ab.shape[1]
+    if compiled and kernels.AVAILABLE:
+        rhs = np.random.default_rng(12345).normal(size=n) + 0.0j
+        shift = 1e-10 * max(1.0, float(np.abs(ab).max()))
+        return kernels.band_end_components(ab, kd, np.asarray(energies) + shift, rhs, b)
     full = np.zeros((2 * kd + 1, n), dtype=complex)
     full[: kd + 1] = ab  # upper part (and diagonal), LAPACK general-band layout
     for d in range(1, kd + 1):  # lower part: conjugates of the upper diagonals
@@ -172,6 +178,7 @@ def resonance_breakpoints(
     coarse: float = 0.05,
     part: Partition | None = None,
     refine: bool = False,
+    compiled: bool = False,
 ) -> np.ndarray:
     """Graded breakpoints around the narrow resonances inside [lo, hi].
 
@@ -184,11 +191,14 @@ def resonance_breakpoints(
         part: rank partition sharing the inverse iterations (None: serial).
         refine: strips only: self-consistent poles (:func:`refine_poles`) instead of
             the first-order estimate. Opt-in: not yet validated (see module docstring).
+        compiled: the band of a chain straight from its blocks and the end components
+            in one compiled call (scheme "fast"; the same seeds to round-off).
 
     Returns:
         sorted breakpoints (may be empty).
     """
-    ab, kd = banded_upper(system.matrix())
+    band = kernels.chain_band(system.hd, system.v) if compiled and kernels.AVAILABLE else None
+    ab, kd = band if band is not None else banded_upper(system.matrix())
     try:
         e = sla.eigvals_banded(ab, lower=False, check_finite=False)
     except (np.linalg.LinAlgError, ValueError):
@@ -204,7 +214,7 @@ def resonance_breakpoints(
     bounds = np.cumsum([0] + plan_blocks(len(e), CHUNK, min_block=4))
     ends = map_blocks(
         len(bounds) - 1,
-        lambda k: _end_components(ab, kd, e[bounds[k] : bounds[k + 1]], b),
+        lambda k: _end_components(ab, kd, e[bounds[k] : bounds[k + 1]], b, compiled),
         part or Partition(),
     )
     p0 = np.concatenate([x[0] for x in ends])  # (k, b) each

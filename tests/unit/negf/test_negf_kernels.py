@@ -204,3 +204,26 @@ def test_negf_driven_steps_fast_equal_reference_within_tol():
     assert np.abs(out["reference"] - s0).max() > 0.01  # the wall has moved
     # measured 2e-16: the warm grid keeps the cold grid's points for these small steps
     assert np.abs(out["fast"] - out["reference"]).max() < tol
+
+
+@needs_numba
+@pytest.mark.parametrize("kind,n,w", [("chain", 1, 1), ("chain", 60, 1), ("square", 12, 3)])
+def test_compiled_resonance_seeding_equals_scipy(kind, n, w):
+    """Band of a chain from its blocks == from the sparse matrix; compiled inverse
+    iteration == scipy's banded solve (moduli of the end components, to round-off)."""
+    from hpcspin.negf.resonances import _end_components, banded_upper
+
+    lat = make_lattice(kind, n, w) if kind == "square" else make_lattice(kind, n)
+    sy = NEGFEngine(lat, ElectronParams(bias=0.5)).system(_spins(lat.n_sites, 3))
+    ab, kd = banded_upper(sy.matrix())
+    band = kernels.chain_band(sy.hd, sy.v)
+    if kind == "chain":
+        assert band[1] == 2 and np.array_equal(band[0][-(kd + 1) :], ab)
+        assert not band[0][: 2 - kd].any()
+    else:
+        assert band is None
+    e = np.linspace(-2.5, 2.5, 7)
+    a0, a1 = _end_components(ab, kd, e, sy.block)
+    c0, c1 = _end_components(ab, kd, e, sy.block, compiled=True)
+    for x, y in ((a0, c0), (a1, c1)):
+        assert np.allclose(np.abs(x), np.abs(y), rtol=1e-9, atol=1e-12)
