@@ -23,12 +23,15 @@ from functools import lru_cache
 
 import torch
 
+from hpcspin.ml import fused_cpu
 from hpcspin.ml.kernels import _plan, _region, grid_basis
 
 #: Centre cells per block on CPU (features of a block fit in L2; measured best of 1k-16k).
 BLOCK_SITES = 4096
 #: On a GPU: large blocks, so that kernel launches do not dominate.
 GPU_BLOCK_SITES = 1 << 21
+#: On CPU, take the compiled-kernel path of :mod:`hpcspin.ml.fused_cpu` when it applies.
+USE_CPU_KERNELS = True
 
 
 def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -253,6 +256,8 @@ def local_fields(model, sm, v, sp, vp, glob, halo) -> dict:
     Returns:
         dict with "eq", "neq", "total" (B, nx, ny, 3) and "E" (and "A") (B,).
     """
+    if USE_CPU_KERNELS and fused_cpu.available(model):
+        return fused_cpu.local_fields(model, sm, v, sp, vp, glob, halo)
     hx, hy, px, py = halo
     b, nx, ny, _ = sm.shape
     ox, oy = nx - 2 * hx, ny - 2 * hy
