@@ -108,3 +108,79 @@ def transmission(col: np.ndarray, gam_l: np.ndarray, gam_r: np.ndarray) -> np.nd
     """T(E) = Tr[Gamma_R G_{L-1,0} Gamma_L G_{L-1,0}^+], shape (n,)."""
     glast = col[:, -1]
     return np.real(np.einsum("nij,nji->n", gam_r @ glast @ gam_l, _dag(glast)))
+
+
+# -- the wall experiment on strips: torque balance and the drive symmetry ----------------------
+def net_torque(spins: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """Net torque sum_i S_i x H_i of a field on the spins, shape (3,)."""
+    return np.cross(np.asarray(spins, float), np.asarray(field, float)).sum(axis=0)
+
+
+def absorbed_spin_current(spin_current_left: np.ndarray, spin_current_right: np.ndarray):
+    """Spin angular momentum the centre absorbs per unit time, (j^L - j^R) / 2, shape (3,).
+
+    The spin currents j^L (left lead -> centre) and j^R (centre -> right lead) are Pauli
+    components (units of hbar/2 per electron); halving gives angular momentum (hbar = 1).
+    In the steady state the electron spin in the centre is constant, so everything that
+    flows in and does not flow out goes to the classical spins:
+
+        sum_i S_i x H_i^el = (j^L - j^R) / 2,    H_i^el = J s_i.
+
+    The identity holds energy by energy (for every z, Tr sigma_a [H + Sigma, G(z)] = 0
+    and Sigma is spin independent), so the engine's quadrature keeps it to round-off
+    at any tol. At V = 0 no spin current flows into the non-magnetic leads, so the net
+    torque of H(0) vanishes and the current-induced part H(V) - H(0) carries all of it.
+    """
+    return 0.5 * (np.asarray(spin_current_left, float) - np.asarray(spin_current_right, float))
+
+
+def mirror_sites(lattice) -> np.ndarray:
+    """Site permutation of the strip symmetry that swaps the two leads.
+
+    Square strips and the chain: the mirror (x, y) -> (L-1-x, y). Triangular strips
+    (bonds along a1, a2 and a2 - a1) are not mirror symmetric in x alone, which maps
+    the bond a2 - a1 to -a1 - a2; the in-plane pi rotation (x, y) -> (L-1-x, W-1-y)
+    maps every bond onto a bond, for open and periodic strips.
+    """
+    x, y = lattice.coords[:, 0], lattice.coords[:, 1]
+    if lattice.kind == "triangular":
+        y = lattice.width - 1 - y
+    return lattice.site(lattice.length - 1 - x, y)
+
+
+def drive_symmetry(lattice, spins: np.ndarray, tol: float = 1e-8):
+    """The symmetry that maps the strip with this texture at bias V onto itself at -V.
+
+    The spatial part (:func:`mirror_sites`) swaps the leads, hence mu_L and mu_R, hence
+    V -> -V; the electrons have no spin-orbit coupling, so a global spin rotation can
+    be added at will: a pi rotation about an axis n perpendicular to the wall's easy
+    axis brings the mirrored texture back onto itself (n = y for a Bloch wall turning
+    in the y-z plane, n = x for a Neel wall). n is found from the texture:
+    R S_{P(i)} = S_i for all i needs n parallel to S_i + S_{P(i)}.
+
+    Args:
+        lattice: the strip.
+        spins: (N, 3) texture.
+        tol: largest accepted max_i |R S_{P(i)} - S_i|.
+
+    Returns:
+        (perm, rot): site permutation (N,) and 3x3 rotation, with
+        H_i(-V) = rot @ H_{perm(i)}(V) for the NEGF fields of this texture; or None
+        when the texture is not symmetric.
+    """
+    s = np.asarray(spins, float)
+    perm = mirror_sites(lattice)
+    axis = (s + s[perm]).sum(axis=0)
+    norm = np.linalg.norm(axis)
+    if norm < 1e-12:
+        return None
+    n = axis / norm
+    rot = 2.0 * np.outer(n, n) - np.eye(3)
+    if np.abs(s[perm] @ rot.T - s).max() > tol:
+        return None
+    return perm, rot
+
+
+def mirror_image(field: np.ndarray, perm: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """Image rot @ H_{perm(i)} of a site field (N, 3) under :func:`drive_symmetry`."""
+    return np.asarray(field, float)[perm] @ rot.T
