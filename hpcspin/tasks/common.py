@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,14 +15,21 @@ from hpcspin.lattice import Lattice, make_lattice
 from hpcspin.parallel.context import agree, decide
 from hpcspin.parallel.context import collective_error as collective_error  # for the tasks
 
+if TYPE_CHECKING:
+    from mpi4py import MPI
 
-def lattice_from(cfg) -> Lattice:
+    from hpcspin.deck.schema import RunConfig
+    from hpcspin.negf import ElectronParams, NEGFEngine
+    from hpcspin.parallel.context import ParallelContext
+
+
+def lattice_from(cfg: RunConfig) -> Lattice:
     """The central region of the deck."""
     lat = cfg.lattice
     return make_lattice(lat.kind, lat.length, lat.width, lat.periodic)
 
 
-def spin_params_from(cfg) -> SpinParams:
+def spin_params_from(cfg: RunConfig) -> SpinParams:
     """Classical spin Hamiltonian of the deck."""
     s = cfg.spins
     return SpinParams(
@@ -34,7 +42,7 @@ def spin_params_from(cfg) -> SpinParams:
     )
 
 
-def electron_params_from(cfg, bias: float | None = None):
+def electron_params_from(cfg: RunConfig, bias: float | None = None) -> ElectronParams:
     """NEGF electron parameters of the deck (bias overridable)."""
     from hpcspin.negf import ElectronParams
 
@@ -53,7 +61,7 @@ def electron_params_from(cfg, bias: float | None = None):
     )
 
 
-def negf_engine_from(cfg, lattice, comm=None):
+def negf_engine_from(cfg: RunConfig, lattice: Lattice, comm: MPI.Comm | None = None) -> NEGFEngine:
     """NEGF engine of the deck, energy points split over ``comm``."""
     from hpcspin.negf import NEGFEngine
 
@@ -71,13 +79,13 @@ def negf_engine_from(cfg, lattice, comm=None):
     )
 
 
-def wall_width(cfg) -> float:
+def wall_width(cfg: RunConfig) -> float:
     """Wall width from the deck: explicit, or lambda = sqrt(J_H / (2K))."""
     s = cfg.spins
     return s.wall_width if s.wall_width > 0 else float(np.sqrt(s.J_H / (2.0 * s.K)))
 
 
-def initial_spins(cfg, lattice: Lattice, comm=None) -> np.ndarray:
+def initial_spins(cfg: RunConfig, lattice: Lattice, comm: MPI.Comm | None = None) -> np.ndarray:
     """Initial spins (N, 3) of the deck, identical on every rank (seeded).
 
     Collective over ``comm`` with ``initial = "file"`` (every rank reads the file; an
@@ -108,7 +116,7 @@ def initial_spins(cfg, lattice: Lattice, comm=None) -> np.ndarray:
     return np.ascontiguousarray(spins, dtype=np.float64)
 
 
-def _walls(cfg, lattice) -> np.ndarray:
+def _walls(cfg: RunConfig, lattice: Lattice) -> np.ndarray:
     from hpcspin.hamiltonian.textures import alternating_walls, domain_wall
 
     s = cfg.spins
@@ -118,11 +126,11 @@ def _walls(cfg, lattice) -> np.ndarray:
     return alternating_walls(lattice, s.walls, wall_width(cfg), s.wall_kind)
 
 
-def prepare_output_dir(cfg, ctx) -> str:
+def prepare_output_dir(cfg: RunConfig, ctx: ParallelContext) -> str:
     """Create the output directory on rank 0; every rank returns its path. Collective."""
     path = cfg.output.dir
 
-    def make():
+    def make() -> None:
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as exc:
@@ -140,7 +148,7 @@ def write_json(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _jsonable(o):
+def _jsonable(o: object) -> object:
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
@@ -152,7 +160,7 @@ def _jsonable(o):
 _CONTINUABLE = {"dynamics": ("t_end", "relax_max_time"), "negf": ("ranks_per_solve",)}
 
 
-def run_identity(cfg, model_sha256: str | None = None) -> dict:
+def run_identity(cfg: RunConfig, model_sha256: str | None = None) -> dict:
     """What the trajectory of a dynamics run depends on, as plain data.
 
     Everything except where and how often it writes, on how many ranks, and how long it

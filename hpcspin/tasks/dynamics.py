@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,14 +45,23 @@ from hpcspin.tasks.common import (
 )
 from hpcspin.tasks.signals import SignalFlag
 
+if TYPE_CHECKING:
+    from hpcspin.deck.schema import RunConfig
+    from hpcspin.dynamics.noise import ThermalNoise
+    from hpcspin.lattice import Lattice
+    from hpcspin.parallel.context import ParallelContext
+
+#: A force provider of a dynamics run.
+Provider = ClassicalForce | MLForce | NEGFForce
+
 log = get_logger("dynamics")
 TRAJECTORY = keys.TRAJECTORY_FILE
 CHECKPOINT_DIR = keys.CHECKPOINT_DIR
 
 
-def providers_from(cfg, lattice, ctx) -> list:
+def providers_from(cfg: RunConfig, lattice: Lattice, ctx: ParallelContext) -> list[Provider]:
     """Force providers of the deck: classical, plus the ML model or the NEGF engine."""
-    providers = [ClassicalForce(lattice.kind, spin_params_from(cfg))]
+    providers: list[Provider] = [ClassicalForce(lattice.kind, spin_params_from(cfg))]
     if cfg.dynamics.forces == "ml":
         from hpcspin.ml import load_model
         from hpcspin.ml.device import pick_device
@@ -77,7 +87,9 @@ def providers_from(cfg, lattice, ctx) -> list:
     return providers
 
 
-def simulation_from(cfg, ctx, lattice=None) -> Simulation:
+def simulation_from(
+    cfg: RunConfig, ctx: ParallelContext, lattice: Lattice | None = None
+) -> Simulation:
     """The Simulation of the deck (no handlers). Collective over ctx.comm."""
     lattice = lattice or lattice_from(cfg)
     dims = tuple(cfg.parallel.grid) if cfg.parallel.grid else None
@@ -91,7 +103,7 @@ def simulation_from(cfg, ctx, lattice=None) -> Simulation:
     )
 
 
-def noise_from(cfg):
+def noise_from(cfg: RunConfig) -> ThermalNoise | None:
     """Thermal noise of the deck, or None at zero temperature."""
     dyn = cfg.dynamics
     if dyn.temperature <= 0:
@@ -101,7 +113,7 @@ def noise_from(cfg):
     return ThermalNoise(cfg.run.seed, dyn.alpha, dyn.temperature, dyn.dt)
 
 
-def add_output(sim: Simulation, cfg, out: str, identity: dict) -> None:
+def add_output(sim: Simulation, cfg: RunConfig, out: str, identity: dict) -> None:
     """Trajectory, progress and checkpoint handlers of the deck (in this order)."""
     o = cfg.output
     sim.add_handler(
@@ -112,7 +124,7 @@ def add_output(sim: Simulation, cfg, out: str, identity: dict) -> None:
     sim.add_handler(CheckpointHandler(os.path.join(out, CHECKPOINT_DIR), o.checkpoint_every, meta))
 
 
-def run(cfg, ctx, restart: str | None = None) -> None:
+def run(cfg: RunConfig, ctx: ParallelContext, restart: str | None = None) -> None:
     """Run the dynamics task. Collective over ctx.comm."""
     lattice = lattice_from(cfg)
     out = prepare_output_dir(cfg, ctx)
@@ -157,7 +169,7 @@ def _discard_stale_checkpoints(ckdir: str) -> None:
         log.warning("left in %s (not checkpoints hpcspin wrote): %s", ckdir, other[:5])
 
 
-def _check_fresh_trajectory(cfg, out: str, identity: dict) -> None:
+def _check_fresh_trajectory(cfg: RunConfig, out: str, identity: dict) -> None:
     """Refuse a fresh start that would overwrite a trajectory it must not (rank 0).
 
     The file must be hpcspin's trajectory. It is replaced with resume = 'never', when
@@ -184,7 +196,7 @@ def _check_fresh_trajectory(cfg, out: str, identity: dict) -> None:
     log.warning("starting afresh: %s will be overwritten (%s)", path, _why(cfg, changes))
 
 
-def _why(cfg, changes: list[str]) -> str:
+def _why(cfg: RunConfig, changes: list[str]) -> str:
     if cfg.output.resume == "never":
         return "resume = 'never'"
     if changes:
@@ -204,7 +216,9 @@ def _trajectory_changes(path: str, identity: dict) -> list[str]:
     return identity_changes(old, new)
 
 
-def _same_run(cfg, out: str, identity: dict, path: str, extra: dict, explicit: bool) -> bool:
+def _same_run(
+    cfg: RunConfig, out: str, identity: dict, path: str, extra: dict, explicit: bool
+) -> bool:
     """Whether checkpoint ``path`` belongs to the run the deck describes.
 
     An explicit --restart may change settings on purpose (e.g. drive a relaxed state
@@ -232,7 +246,14 @@ def _same_run(cfg, out: str, identity: dict, path: str, extra: dict, explicit: b
     )
 
 
-def _start_state(sim, cfg, ctx, out, identity, restart: str | None) -> RunState:
+def _start_state(
+    sim: Simulation,
+    cfg: RunConfig,
+    ctx: ParallelContext,
+    out: str,
+    identity: dict,
+    restart: str | None,
+) -> RunState:
     """Fresh state, or the state of a checkpoint (explicit or newest valid one)."""
     ckdir = os.path.join(out, CHECKPOINT_DIR)
     path = restart
@@ -270,7 +291,7 @@ def _start_state(sim, cfg, ctx, out, identity, restart: str | None) -> RunState:
     return sim.state(initial_spins(cfg, sim.lattice, ctx.comm), phase=phase)
 
 
-def _loop(sim: Simulation, cfg, out: str, state: RunState) -> None:
+def _loop(sim: Simulation, cfg: RunConfig, out: str, state: RunState) -> None:
     t0 = time.perf_counter()
     dyn = cfg.dynamics
     n_total = sim.n_steps(dyn.t_end)
@@ -287,7 +308,9 @@ def _loop(sim: Simulation, cfg, out: str, state: RunState) -> None:
     _finish(sim, cfg, out, state, wall, state.step - start_step)
 
 
-def _finish(sim: Simulation, cfg, out: str, state: RunState, wall: float, steps_done: int) -> None:
+def _finish(
+    sim: Simulation, cfg: RunConfig, out: str, state: RunState, wall: float, steps_done: int
+) -> None:
     from hpcspin.dynamics.observables import wall_report, wall_velocity
     from hpcspin.io.trajectory import read_trajectory
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,11 +23,15 @@ from hpcspin.tasks.common import (
     write_json,
 )
 
+if TYPE_CHECKING:
+    from hpcspin.deck.schema import RunConfig
+    from hpcspin.parallel.context import ParallelContext
+
 log = get_logger("negf")
 OUTPUT = keys.NEGF_FILE
 
 
-def run(cfg, ctx, restart: str | None = None) -> None:
+def run(cfg: RunConfig, ctx: ParallelContext, restart: str | None = None) -> None:
     """Compute and write the NEGF observables. Collective over ctx.comm."""
     lattice = lattice_from(cfg)
     out = prepare_output_dir(cfg, ctx)

@@ -14,8 +14,17 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from typing import TYPE_CHECKING
 
 from mpi4py import MPI
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+    from typing import Any, Literal
+
+    #: What signal.signal accepts and returns.
+    _Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
@@ -31,16 +40,16 @@ class SignalFlag:
         signum: the last signal received (0: none).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.signum = 0
-        self._old = {}
+        self._old: dict[int, _Handler] = {}
 
     @property
     def requested(self) -> bool:
         """True once a signal arrived on this rank."""
         return self.signum != 0
 
-    def _handler(self, signum, frame):
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
         self.signum = signum
 
     def __enter__(self) -> SignalFlag:
@@ -52,7 +61,7 @@ class SignalFlag:
         _active.append(self)
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         for s, h in self._old.items():
             signal.signal(s, h)
         self._old.clear()
@@ -62,7 +71,7 @@ class SignalFlag:
             _active[-1].signum = _active[-1].signum or self.signum
         return False
 
-    def agreed(self, comm) -> int:
+    def agreed(self, comm: MPI.Comm) -> int:
         """The signal seen by any rank (0: none). Collective over comm."""
         return int(comm.allreduce(self.signum, op=MPI.MAX))
 

@@ -6,18 +6,34 @@ See :mod:`hpcspin.dynamics.uncertainty` for what they measure.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import agree, collective_error, negf_engine_from
 
+if TYPE_CHECKING:
+    from hpcspin.deck.schema import RunConfig
+    from hpcspin.dynamics.forces import MLForce
+    from hpcspin.dynamics.simulation import Simulation
+    from hpcspin.dynamics.uncertainty import CommitteeObserver
+    from hpcspin.lattice import Lattice
+    from hpcspin.parallel.context import ParallelContext
+
 log = get_logger("dynamics")
 
 
-def _ml_provider(sim):
+def _ml_provider(sim: Simulation) -> MLForce | None:
     return next((p for p in sim.providers if getattr(p, "name", "") == "ml"), None)
 
 
-def _committee(cfg, ctx, sim, lattice, out, ml):
+def _committee(
+    cfg: RunConfig,
+    ctx: ParallelContext,
+    sim: Simulation,
+    lattice: Lattice,
+    out: str,
+    ml: MLForce,
+) -> CommitteeObserver:
     from hpcspin.dynamics.forces import MLForce
     from hpcspin.dynamics.uncertainty import CommitteeObserver
     from hpcspin.ml import load_model
@@ -46,7 +62,9 @@ def _committee(cfg, ctx, sim, lattice, out, ml):
     return CommitteeObserver(members, ml, threshold, d.committee_action, flag)
 
 
-def add_trust_observers(sim, cfg, ctx, lattice, out: str) -> None:
+def add_trust_observers(
+    sim: Simulation, cfg: RunConfig, ctx: ParallelContext, lattice: Lattice, out: str
+) -> None:
     """Committee and NEGF spot-check observers of the deck (none when not asked). Collective."""
     d = cfg.dynamics
     if not d.committee and d.spot_check_every <= 0:
