@@ -117,6 +117,13 @@ class NegfSection:
         kind=str,
         choices=("reference", "fast"),
     )
+    estimate: str = opt(
+        "strict",
+        doc="window error estimate: 'strict' (|K15 - G7|: achieved errors 15-2000x below tol) "
+        "or 'calibrated' (extrapolated K15 error: 2-300x below tol, fewer points; docs/negf.md)",
+        kind=str,
+        choices=("strict", "calibrated"),
+    )
 
 
 @dataclass(frozen=True)

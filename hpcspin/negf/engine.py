@@ -39,6 +39,10 @@ DEFAULT_TOL = 1e-6
 _N_EXTRA = 8  # j^L_a (4), j^R_a (4)
 #: Integration schemes (see NEGFEngine).
 SCHEMES = ("reference", "fast")
+#: Window error estimates (see :mod:`.quadrature`), and the first-grid spacing (in
+#: temperatures) that goes with "calibrated".
+ESTIMATES = ("strict", "calibrated")
+CALIBRATED_SPACING = 4.0
 
 
 #: A field evaluation running longer than this reports its adaptive rounds (seconds) ...
@@ -116,6 +120,8 @@ class NEGFEngine:
         scheme: "reference" (the numpy kernels: results bit-identical to earlier
             versions) or "fast" (compiled chain kernels when numba is installed, and
             warm starts for callers that pass a :class:`WarmStart`); see docs/negf.md.
+        estimate: window error estimate: "strict" (|K15 - G7|, conservative) or
+            "calibrated" (extrapolated K15 error, coarser first grid; docs/negf.md).
     """
 
     def __init__(
@@ -132,6 +138,7 @@ class NEGFEngine:
         block_intervals: int | None = None,
         solver_options: dict | None = None,
         scheme: str = "reference",
+        estimate: str = "strict",
     ):
         self.lattice = lattice
         self.params = electrons or ElectronParams()
@@ -150,6 +157,9 @@ class NEGFEngine:
         if scheme not in SCHEMES:
             raise HpcspinError(f"scheme = {scheme!r}: choose from {SCHEMES}")
         self.scheme = scheme
+        if estimate not in ESTIMATES:
+            raise HpcspinError(f"estimate = {estimate!r}: choose from {ESTIMATES}")
+        self.estimate = estimate
         self.solver_options = dict(solver_options or {})
         if scheme == "fast" and solver == "rgf":
             self.solver_options.setdefault("compiled", True)
@@ -237,7 +247,8 @@ class NEGFEngine:
         """Window segments; resonance seeds on cold starts, the last grid on warm ones."""
         band = None if self.leads.energy_independent else self.leads.band_bounds()
         temp = self.params.temperature
-        window = plan_window(mu_l, mu_r, temp, self.tol, self._band_edges(), band)
+        extra = {"init_spacing": CALIBRATED_SPACING} if self.estimate == "calibrated" else {}
+        window = plan_window(mu_l, mu_r, temp, self.tol, self._band_edges(), band, **extra)
         if not window:
             return window
         grid = warm.grid_for(key, len(window)) if warm is not None else None
@@ -285,6 +296,7 @@ class NEGFEngine:
             part=self.part,
             block_intervals=self.block_intervals,
             fixed_error=eq.fixed_error,
+            estimate=self.estimate,
             on_round=_RoundReport(n, len(eq.poles)),
         )
         info.update(

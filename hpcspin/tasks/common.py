@@ -76,6 +76,7 @@ def negf_engine_from(cfg: RunConfig, lattice: Lattice, comm: MPI.Comm | None = N
         comm=comm,
         groups=groups,
         scheme=cfg.negf.scheme,
+        estimate=cfg.negf.estimate,
     )
 
 

@@ -18,11 +18,13 @@ def _sequence(n, steps):
         yield s / np.linalg.norm(s, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("block_intervals", [2, None])
-def test_warm_sequence_bit_identical_to_serial(comm, block_intervals):
+@pytest.mark.parametrize(
+    "block_intervals,estimate", [(2, "strict"), (None, "strict"), (2, "calibrated")]
+)
+def test_warm_sequence_bit_identical_to_serial(comm, block_intervals, estimate):
     lat = make_lattice("chain", 30)
     p = ElectronParams(bias=0.5)
-    kw = dict(tol=1e-6, scheme="fast", block_intervals=block_intervals)
+    kw = dict(tol=1e-6, scheme="fast", block_intervals=block_intervals, estimate=estimate)
     serial, par = NEGFEngine(lat, p, **kw), NEGFEngine(lat, p, comm=comm, **kw)
     ws, wp = WarmStart(max_reuse=2), WarmStart(max_reuse=2)
     for s in _sequence(lat.n_sites, 5):
