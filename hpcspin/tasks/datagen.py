@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -55,6 +56,13 @@ from hpcspin.tasks.common import (
 )
 from hpcspin.tasks.signals import SignalFlag
 
+if TYPE_CHECKING:
+    from mpi4py import MPI
+
+    from hpcspin.deck.schema import RunConfig
+    from hpcspin.lattice import Lattice
+    from hpcspin.parallel.context import ParallelContext
+
 log = get_logger("datagen")
 
 SUMMARY_FILE = keys.DATAGEN_SUMMARY_FILE  # next to the dataset: timings of the last session
@@ -66,7 +74,7 @@ FORMAT_VERSION = 1  # of the dataset layout; part of the fingerprint
 COLLECTIVE_IO = "auto"
 
 
-def snapshot_frames(cfg, comm=None):
+def snapshot_frames(cfg: RunConfig, comm: MPI.Comm | None = None) -> np.ndarray | None:
     """Snapshot frames (n_frames, N, 3) of the deck, or None.
 
     Every rank reads them; collective over ``comm`` (an error anywhere on all ranks).
@@ -83,10 +91,10 @@ def snapshot_frames(cfg, comm=None):
     return _FRAMES[key]
 
 
-_FRAMES: dict = {}
+_FRAMES: dict[tuple[str, float], np.ndarray] = {}
 
 
-def sampler_settings(cfg, comm=None) -> SamplerSettings:
+def sampler_settings(cfg: RunConfig, comm: MPI.Comm | None = None) -> SamplerSettings:
     """Sampler settings of the deck (collective over ``comm`` with snapshots)."""
     d = cfg.datagen
     frames = snapshot_frames(cfg, comm)
@@ -105,7 +113,7 @@ def sampler_settings(cfg, comm=None) -> SamplerSettings:
     )
 
 
-def fingerprint_data(cfg, comm=None) -> dict:
+def fingerprint_data(cfg: RunConfig, comm: MPI.Comm | None = None) -> dict:
     """Everything that determines the numbers in a dataset (not flush_every, not dirs)."""
     electrons = dataclasses.asdict(cfg.electrons)
     electrons.pop("bias")  # datagen draws V from [datagen] biases
@@ -123,12 +131,12 @@ def fingerprint_data(cfg, comm=None) -> dict:
     }
 
 
-def dataset_path(cfg, restart: str | None = None) -> str:
+def dataset_path(cfg: RunConfig, restart: str | None = None) -> str:
     """Where the dataset of a deck lives: ``--restart FILE`` or ``<output.dir>/dataset.h5``."""
     return restart or os.path.join(cfg.output.dir, ds.DATASET_FILE)
 
 
-def run(cfg, ctx, restart: str | None = None) -> None:
+def run(cfg: RunConfig, ctx: ParallelContext, restart: str | None = None) -> None:
     """Generate (or complete) the dataset of the deck. Collective over ctx.comm."""
     t_start = time.perf_counter()
     if restart is None:
@@ -165,7 +173,9 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         )
 
 
-def open_dataset(cfg, ctx, path: str, n_sites: int, restart: str | None):
+def open_dataset(
+    cfg: RunConfig, ctx: ParallelContext, path: str, n_sites: int, restart: str | None
+) -> tuple[ds.DatasetWriter, np.ndarray, int]:
     """Create the dataset file, or reopen it for resuming. Collective over ctx.comm.
 
     Rank 0 inspects an existing file and decides; every rank gets the decision, so a
@@ -194,13 +204,15 @@ def open_dataset(cfg, ctx, path: str, n_sites: int, restart: str | None):
     return writer, done, session
 
 
-def _collective(ctx) -> bool:
+def _collective(ctx: ParallelContext) -> bool:
     if COLLECTIVE_IO == "auto":
         return ctx.local_size < ctx.size  # several nodes
     return bool(COLLECTIVE_IO)
 
 
-def _decide(cfg, path: str, fp: str, fp_json: str, restart: str | None):
+def _decide(
+    cfg: RunConfig, path: str, fp: str, fp_json: str, restart: str | None
+) -> tuple[str] | tuple[str, np.ndarray, int]:
     if not os.path.exists(path):
         if restart is not None:
             raise DataFileError(f"--restart {path}: file not found")
@@ -231,7 +243,7 @@ def _fingerprint_diff(old_json: str, new_json: str) -> str:
     return "; ".join(diffs[:6]) or "fingerprint differs"
 
 
-def _file_attrs(cfg, n_sites: int, fp: str, fp_json: str) -> dict:
+def _file_attrs(cfg: RunConfig, n_sites: int, fp: str, fp_json: str) -> dict:
     lat = cfg.lattice
     return {
         ds.FINGERPRINT: fp,
@@ -251,7 +263,14 @@ def _file_attrs(cfg, n_sites: int, fp: str, fp_json: str) -> dict:
 class _Generation:
     """The batch loop of one session, with its timers. Collective over ctx.comm."""
 
-    def __init__(self, cfg, ctx, writer, lattice, session: int):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        ctx: ParallelContext,
+        writer: ds.DatasetWriter,
+        lattice: Lattice,
+        session: int,
+    ) -> None:
         self.ctx, self.comm, self.writer = ctx, ctx.comm, writer
         self.lattice, self.session = lattice, session
         self.seed = cfg.run.seed
@@ -275,7 +294,7 @@ class _Generation:
         self.n_done = 0
         self.stopped = False
 
-    def run(self, pending: list, n_done: int, stop: SignalFlag) -> None:
+    def run(self, pending: list[int], n_done: int, stop: SignalFlag) -> None:
         """Compute the pending configurations batch by batch."""
         self.n_done = n_done
         progress = Progress(self.n_total, "configs", self.ctx.rank, self.interval, start=n_done)
@@ -304,15 +323,18 @@ class _Generation:
         """Release the group communicators. Collective (after a completed run)."""
         self.groups.free()
 
-    def _compute_batch(self, batch: list, counter: SharedCounter, stop: SignalFlag):
-        rows, results = [], []
+    def _compute_batch(
+        self, batch: list[int], counter: SharedCounter | None, stop: SignalFlag
+    ) -> tuple[list[int], dict[str, np.ndarray]]:
+        rows: list[int] = []
+        results: list[dict] = []
         while True:
             stopping = stop.requested
             if self.gcomm is not None:  # the whole group stops together
                 stopping = bool(self.gcomm.allreduce(stopping))
             if stopping:
                 break
-            pos = counter.next() if self.leader else None
+            pos = counter.next() if counter is not None else None  # leaders hold one
             if self.gcomm is not None:
                 pos = self.gcomm.bcast(pos, root=0)
             if pos >= len(batch):
@@ -325,7 +347,7 @@ class _Generation:
                 results.append(row)
                 rows.append(batch[pos])
             log.debug("computed config %d in %.3f s", batch[pos], dt)
-        if stopping and self.leader:
+        if stopping and counter is not None:  # a leader
             counter.poison(len(batch) + self.ctx.size)  # the others stop after their current one
         t0 = time.perf_counter()
         self.comm.Barrier()
@@ -334,7 +356,7 @@ class _Generation:
         data = {name: np.stack([r[name] for r in results]) for name in results[0]} if rows else {}
         return rows, data
 
-    def _write_batch(self, rows: list, data: dict) -> None:
+    def _write_batch(self, rows: list[int], data: dict) -> None:
         fault_point("datagen_write")
         t0 = time.perf_counter()
         self.writer.write_rows(rows, data)

@@ -16,16 +16,21 @@ Writes ``validation.json``, ``velocity.json``, ``velocity.md`` and PNGs to ``[ou
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from hpcspin.faults import fault_point
 from hpcspin.io import keys
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import decide, lattice_from, prepare_output_dir, write_json
 
+if TYPE_CHECKING:
+    from hpcspin.deck.schema import RunConfig
+    from hpcspin.parallel.context import ParallelContext
+
 log = get_logger("validate")
 
 
-def _models(cfg) -> list[str]:
+def _models(cfg: RunConfig) -> list[str]:
     return list(cfg.validate.models) or [cfg.model.file]
 
 
@@ -33,7 +38,7 @@ def _label(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def check_domains(cfg) -> list[str]:
+def check_domains(cfg: RunConfig) -> list[str]:
     """Every ML model against the deck (electron parameters, biases, head/radius).
 
     The deck's [model] head and radius are compared with its own [model] file only
@@ -59,7 +64,7 @@ def check_domains(cfg) -> list[str]:
     return warnings
 
 
-def run(cfg, ctx, restart: str | None = None) -> None:
+def run(cfg: RunConfig, ctx: ParallelContext, restart: str | None = None) -> None:
     """Validate the models. Collective over ctx.comm."""
     decide(ctx.comm, check_domains, cfg)  # before any work: models that fit the deck
     out = prepare_output_dir(cfg, ctx)
@@ -74,7 +79,7 @@ def run(cfg, ctx, restart: str | None = None) -> None:
         _velocities(cfg, ctx, out)
 
 
-def _jobs(cfg) -> list[tuple[str, str, float]]:
+def _jobs(cfg: RunConfig) -> list[tuple[str, str, float]]:
     """(label, forces, bias) of every run; NEGF runs first (the costly ones)."""
     jobs = [("negf", "negf", v) for v in cfg.validate.velocity_biases]
     for m in _models(cfg):
@@ -86,7 +91,9 @@ def _run_dir(out: str, label: str, bias: float) -> str:
     return os.path.join(out, "velocity", f"{label}_V{bias:+.3f}")
 
 
-def _one_run(cfg, ctx, out, label, forces, bias) -> None:
+def _one_run(
+    cfg: RunConfig, ctx: ParallelContext, out: str, label: str, forces: str, bias: float
+) -> None:
     from hpcspin.tasks import dynamics
 
     sub = cfg.replace("electrons", bias=bias)
@@ -117,7 +124,7 @@ def assign_runs(jobs: list[tuple[str, str, float]], n_ranks: int) -> list[list[i
     rank derives the same assignment.
     """
 
-    def cost(job):
+    def cost(job: tuple[str, str, float]) -> float:
         label, forces, bias = job
         if forces == "negf":
             return 1.0 if bias != 0 else 0.05
@@ -133,7 +140,7 @@ def assign_runs(jobs: list[tuple[str, str, float]], n_ranks: int) -> list[list[i
     return out
 
 
-def _velocities(cfg, ctx, out) -> None:
+def _velocities(cfg: RunConfig, ctx: ParallelContext, out: str) -> None:
     jobs = _jobs(cfg)
     mine = [jobs[i] for i in assign_runs(jobs, ctx.size)[ctx.rank]]
     log.info("velocity comparison: %d runs over %d rank(s)", len(jobs), ctx.size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,10 +14,30 @@ from hpcspin.io.trajectory import read_trajectory
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import write_json
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hpcspin.deck.schema import RunConfig
+    from hpcspin.lattice import Lattice
+    from hpcspin.ml.model import ForceModel
+
+    #: (label, forces, bias) of one velocity run, and the run's directory from them.
+    Job = tuple[str, str, float]
+    RunDir = Callable[[str, str, float], str]
+    #: ML fields at V and at V = 0 per configuration, and the clean-wall mask.
+    Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]
+
 log = get_logger("validate")
 
 
-def _predict(model, lattice, spins, bias, mu, block: int = 32):
+def _predict(
+    model: ForceModel,
+    lattice: Lattice,
+    spins: np.ndarray,
+    bias: np.ndarray,
+    mu: np.ndarray,
+    block: int = 32,
+) -> np.ndarray:
     """Total ML field at (bias, mu) per configuration, in blocks. Returns (n, N, 3)."""
     out = [np.zeros((0,) + spins.shape[1:])]
     for i in range(0, len(spins), block):
@@ -25,12 +46,12 @@ def _predict(model, lattice, spins, bias, mu, block: int = 32):
     return np.concatenate(out, 0)
 
 
-def _torque_z(spins, fields) -> np.ndarray:
+def _torque_z(spins: np.ndarray, fields: np.ndarray) -> np.ndarray:
     """z-component of the net torque sum_i S_i x H_i per configuration."""
     return np.cross(spins, fields).sum(axis=1)[:, 2]
 
 
-def model_metrics(model, lattice, data) -> dict:
+def model_metrics(model: ForceModel, lattice: Lattice, data: dict) -> tuple[dict, Prediction]:
     """Metrics of one model on a dataset (all configurations and clean walls)."""
     from hpcspin.ml.metrics import field_metrics
 
@@ -58,15 +79,15 @@ def model_metrics(model, lattice, data) -> dict:
     return res, (p_v, p_0, clean)
 
 
-def field_report(cfg, lattice, model_paths, out) -> dict:
+def field_report(cfg: RunConfig, lattice: Lattice, model_paths: list[str], out: str) -> dict:
     """Metrics of every model on the held-out dataset, with parity and site-error PNGs."""
     from hpcspin.io.dataset import read_dataset
     from hpcspin.ml import load_model
 
     path = cfg.validate.dataset or cfg.train.dataset
     data = read_dataset(path)
-    report = {"dataset": path, "models": {}}
-    preds = {}
+    report: dict = {"dataset": path, "models": {}}
+    preds: dict[str, Prediction] = {}
     for mp in model_paths:
         model = load_model(mp, lattice=lattice)
         label = os.path.splitext(os.path.basename(mp))[0]
@@ -87,11 +108,11 @@ def field_report(cfg, lattice, model_paths, out) -> dict:
     return report
 
 
-def _perp(h, s):
+def _perp(h: np.ndarray, s: np.ndarray) -> np.ndarray:
     return transverse(h, spins=s)
 
 
-def _plot_fields(data, preds, out) -> None:
+def _plot_fields(data: dict, preds: dict[str, Prediction], out: str) -> None:
     from hpcspin.plots import plot_field_parity
 
     s = data["spins"]
@@ -101,7 +122,7 @@ def _plot_fields(data, preds, out) -> None:
     plot_field_parity(neq, fits, clean, os.path.join(out, keys.FIELDS_PARITY_PNG))
 
 
-def half_metal_problem(cfg, bias: float) -> str | None:
+def half_metal_problem(cfg: RunConfig, bias: float) -> str | None:
     """Why the half-metal closed form v = I / (2 (1 + alpha^2)) does not apply (None: it does).
 
     It needs a chain whose electrons at both chemical potentials mu_L = mu + V/2 and
@@ -122,7 +143,7 @@ def half_metal_problem(cfg, bias: float) -> str | None:
     return None
 
 
-def velocity_report(cfg, out, jobs, run_dir) -> dict:
+def velocity_report(cfg: RunConfig, out: str, jobs: list[Job], run_dir: RunDir) -> dict:
     """Velocity table (JSON, Markdown) and X(t), v(V) plots from the finished runs."""
     from hpcspin.plots import plot_comparison
 
@@ -134,7 +155,7 @@ def velocity_report(cfg, out, jobs, run_dir) -> dict:
     rows = []
     ref = runs.get("negf", {})
     for bias in biases:
-        row = {"bias": bias}
+        row: dict = {"bias": bias}
         if bias in ref:
             r = ref[bias]
             row["negf_velocity"] = r["velocity"]
@@ -175,11 +196,11 @@ def velocity_report(cfg, out, jobs, run_dir) -> dict:
     return report
 
 
-def _fmt(v, f="{:+.5f}"):
+def _fmt(v: float | None, f: str = "{:+.5f}") -> str:
     return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f.format(v)
 
 
-def _markdown(report, labels, path) -> None:
+def _markdown(report: dict, labels: list[str], path: str) -> None:
     ml = [m for m in labels if m != "negf"]
     cf = "I/(2(1+a^2))" if report.get("width", 1) == 1 else "closed form (chains only)"
     head = f"| V | v NEGF | {cf} | " + " | ".join(f"v {m} | rel. err | max dX" for m in ml) + " |"
@@ -210,7 +231,7 @@ def _markdown(report, labels, path) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
-def load_runs(out, jobs, run_dir) -> dict:
+def load_runs(out: str, jobs: list[Job], run_dir: RunDir) -> dict:
     """{label: {bias: {time, wall_x, velocity, current}}} from finished runs."""
     import json
 
