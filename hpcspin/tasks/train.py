@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,10 +20,22 @@ from hpcspin.io.outdir import check_replaceable
 from hpcspin.log import get_logger
 from hpcspin.tasks.common import agree, collective_error, decide, lattice_from, write_json
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mpi4py import MPI
+
+    from hpcspin.deck.schema import RunConfig
+    from hpcspin.lattice import Lattice
+    from hpcspin.ml import ModelSpec
+    from hpcspin.ml.train import TrainConfig, TrainResult
+    from hpcspin.parallel.context import ParallelContext
+    from hpcspin.tasks.signals import SignalFlag
+
 log = get_logger("train")
 
 
-def _load(cfg, lattice, comm):
+def _load(cfg: RunConfig, lattice: Lattice, comm: MPI.Comm) -> dict:
     from hpcspin.io.dataset import read_dataset
 
     data = agree(comm, read_dataset, cfg.train.dataset)  # every rank reads the same file
@@ -41,7 +54,7 @@ def _load(cfg, lattice, comm):
     return data
 
 
-def _neq_weight(cfg, data, separate: bool):
+def _neq_weight(cfg: RunConfig, data: dict, separate: bool) -> np.ndarray | None:
     """0/1 weights of the configurations in the nonequilibrium loss ([train] neq_kinds)."""
     kinds = tuple(cfg.train.neq_kinds)
     if not kinds:
@@ -86,7 +99,7 @@ def _output_problem(model_file: str, restart: str | None) -> str | None:
     return None
 
 
-def _stop_requested(ctx, flag) -> bool:
+def _stop_requested(ctx: ParallelContext, flag: SignalFlag) -> bool:
     """Whether any rank got SIGTERM/SIGUSR1. Collective over ctx.comm."""
     fault_point("train_epoch")  # called after every epoch
     return bool(flag.agreed(ctx.comm))
@@ -103,7 +116,7 @@ def _model_kind(path: str) -> str | None:
     return "model"
 
 
-def _spec_from(cfg, lattice):
+def _spec_from(cfg: RunConfig, lattice: Lattice) -> ModelSpec:
     from hpcspin.ml import ModelSpec
 
     m = cfg.model
@@ -119,7 +132,7 @@ def _spec_from(cfg, lattice):
     )
 
 
-def _targets(cfg, data) -> tuple:
+def _targets(cfg: RunConfig, data: dict) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """(fields, fields_eq or None, separate) for the deck's head and [train] targets."""
     head, split = cfg.model.head, cfg.train.targets == "split"
     separate = split and "field_eq" in data and head != "E"
@@ -130,7 +143,7 @@ def _targets(cfg, data) -> tuple:
     return fields, (data.get("field_eq") if separate else None), separate
 
 
-def _check_output(cfg, ctx, restart) -> None:
+def _check_output(cfg: RunConfig, ctx: ParallelContext, restart: str | None) -> None:
     """The model file's directory exists and the file is writable (before training)."""
     out_dir = os.path.dirname(os.path.abspath(cfg.model.file))
     if ctx.rank == 0:
@@ -141,7 +154,7 @@ def _check_output(cfg, ctx, restart) -> None:
         raise collective_error(problem)
 
 
-def _train_config(cfg, separate: bool, interrupt):
+def _train_config(cfg: RunConfig, separate: bool, interrupt: Callable[[], bool]) -> TrainConfig:
     from hpcspin.ml.train import TrainConfig
 
     tr = cfg.train
@@ -162,7 +175,9 @@ def _train_config(cfg, separate: bool, interrupt):
     )
 
 
-def _quality(cfg, res, data, lattice, tcfg) -> dict:
+def _quality(
+    cfg: RunConfig, res: TrainResult, data: dict, lattice: Lattice, tcfg: TrainConfig
+) -> dict:
     """Held-out quality table and verdict (logged; WARNING below the thresholds)."""
     from hpcspin.ml.quality import Thresholds, held_out_quality, table, verdict
     from hpcspin.ml.train import split_configs
@@ -180,7 +195,15 @@ def _quality(cfg, res, data, lattice, tcfg) -> dict:
     return {**q, "passed": not failed, "failed": failed, "limits": limits.__dict__}
 
 
-def _save(cfg, ctx, res, data, lattice, wall, quality) -> None:
+def _save(
+    cfg: RunConfig,
+    ctx: ParallelContext,
+    res: TrainResult,
+    data: dict,
+    lattice: Lattice,
+    wall: float,
+    quality: dict,
+) -> None:
     """Write the model file (with domain and quality) and the JSON summary (rank 0)."""
     from hpcspin.ml.domain import training_domain
 
@@ -206,7 +229,7 @@ def _save(cfg, ctx, res, data, lattice, wall, quality) -> None:
     log.info("wrote %s (%.1f s)", m.file, wall)
 
 
-def run(cfg, ctx, restart: str | None = None) -> None:
+def run(cfg: RunConfig, ctx: ParallelContext, restart: str | None = None) -> None:
     """Train the model. Collective over ctx.comm."""
     from hpcspin.ml.train import train_model
     from hpcspin.tasks.signals import SignalFlag
