@@ -17,9 +17,20 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpcspin.io import keys
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mpi4py import MPI
+
+    from hpcspin.deck.schema import RunConfig
+    from hpcspin.parallel.context import ParallelContext
+
+    #: A deck: a file path, TOML text, or ``{section: {key: value}}``.
+    Deck = str | os.PathLike[str] | dict[str, Any]
 
 
 @dataclass
@@ -40,12 +51,12 @@ class RunResult:
     files: dict[str, str] = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
     threads: int = 1
-    config: Any = None
+    config: RunConfig | None = None
 
 
 def run(
-    deck,
-    comm=None,
+    deck: Deck,
+    comm: MPI.Comm | None = None,
     *,
     overrides: dict | None = None,
     restart: str | None = None,
@@ -85,7 +96,7 @@ def run(
         ctx.free()
 
 
-def _loader(deck, n_ranks: int):
+def _loader(deck: Deck, n_ranks: int) -> Callable[[dict], RunConfig]:
     """``overrides -> RunConfig`` for a deck path, TOML text or dict."""
     from hpcspin.deck.load import load_deck, parse_deck
 
@@ -97,7 +108,7 @@ def _loader(deck, n_ranks: int):
     return lambda ov: parse_deck(deck, "(deck text)", ov, n_ranks)
 
 
-def set_threads(ctx) -> int:
+def set_threads(ctx: ParallelContext) -> int:
     """Torch threads per rank: the node's cores shared by the ranks on the node.
 
     ``OMP_NUM_THREADS``, when set, wins (as on the command line). A torch not yet
@@ -130,7 +141,7 @@ def deck_text(sections: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _result(cfg, threads: int) -> RunResult:
+def _result(cfg: RunConfig, threads: int) -> RunResult:
     """Files of the task that exist, and its summary."""
     task, out = cfg.run.task, os.path.abspath(cfg.output.dir)
     j = os.path.join

@@ -16,9 +16,16 @@ import logging
 import os
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 from hpcspin import __version__
 from hpcspin.errors import EXIT_FAILURE, DeckError, HpcspinError, RunInterrupted
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hpcspin.deck.schema import RunConfig
+    from hpcspin.parallel.context import ParallelContext
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,7 +87,7 @@ def _print_error(exc: Exception) -> None:
     print(f"hpcspin: error: {exc}", file=sys.stderr, flush=True)
 
 
-def load_checked(load, overrides: dict):
+def load_checked(load: Callable[[dict], RunConfig], overrides: dict) -> RunConfig:
     """``load(overrides)``, redone with the model file's radius for an ML dynamics deck.
 
     The run uses the radius stored in the model file, not [model] radius, so the
@@ -103,14 +110,14 @@ def load_checked(load, overrides: dict):
     return cfg
 
 
-def _load_deck(deck, overrides: dict, n_ranks: int):
+def _load_deck(deck: str, overrides: dict, n_ranks: int) -> RunConfig:
     """:func:`load_checked` of a deck file."""
     from hpcspin.deck import load_deck
 
     return load_checked(lambda ov: load_deck(deck, ov, n_ranks=n_ranks), overrides)
 
 
-def check(args) -> int:
+def check(args: argparse.Namespace) -> int:
     """``--check``: validate on this process only; no MPI collective is entered."""
     n = args.ranks if args.ranks is not None else 1
     if n < 1:
@@ -129,7 +136,7 @@ def check(args) -> int:
     return 0
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the deck on every rank of the MPI job."""
     from hpcspin.parallel.context import ParallelContext, abort_world
 
@@ -164,9 +171,9 @@ def run(args) -> int:
         return EXIT_FAILURE
 
 
-def _load_collective(ctx, args):
+def _load_collective(ctx: ParallelContext, args: argparse.Namespace) -> RunConfig:
     """Rank 0 reads and validates the deck; every rank gets the config or the error."""
-    payload = None
+    payload: RunConfig | DeckError | None = None
     if ctx.rank == 0:
         try:
             payload = _load_deck(args.deck, _overrides(args.set), ctx.size)

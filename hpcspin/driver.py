@@ -15,11 +15,17 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+from typing import TYPE_CHECKING
 
 from hpcspin import faults
 from hpcspin.log import get_logger
 from hpcspin.parallel.context import decide
 from hpcspin.tasks.signals import SignalFlag
+
+if TYPE_CHECKING:
+    from hpcspin.deck.schema import RunConfig
+    from hpcspin.io.outdir import RunLock
+    from hpcspin.parallel.context import ParallelContext
 
 TASK_MODULES = {
     "negf": "hpcspin.tasks.negf",
@@ -34,7 +40,7 @@ log = get_logger("driver")
 STOPPABLE = ("dynamics", "datagen", "train")
 
 
-def run_task(cfg, ctx, restart: str | None = None) -> None:
+def run_task(cfg: RunConfig, ctx: ParallelContext, restart: str | None = None) -> None:
     """Run ``cfg.run.task``. Collective over ctx.comm."""
     log.info(
         "hpcspin task '%s' on %d rank(s); deck %s",
@@ -57,7 +63,7 @@ def run_task(cfg, ctx, restart: str | None = None) -> None:
                 lock.release()
 
 
-def output_target(cfg, restart: str | None = None) -> tuple[str, bool]:
+def output_target(cfg: RunConfig, restart: str | None = None) -> tuple[str, bool]:
     """(path, is a directory) the task writes into and locks.
 
     train writes next to its ``[model] file`` (one lock per model file); datagen with
@@ -71,7 +77,7 @@ def output_target(cfg, restart: str | None = None) -> tuple[str, bool]:
     return cfg.output.dir, True
 
 
-def planned_outputs(cfg, restart: str | None = None) -> list[str]:
+def planned_outputs(cfg: RunConfig, restart: str | None = None) -> list[str]:
     """The files (or file patterns) the task will write, for the log (names: io/keys)."""
     from hpcspin.io import keys as k
 
@@ -94,7 +100,7 @@ def planned_outputs(cfg, restart: str | None = None) -> list[str]:
     return [j(out, f) for f in names]
 
 
-def _lock(cfg, restart):
+def _lock(cfg: RunConfig, restart: str | None) -> RunLock:
     """Rank 0: create the output directory and take its run lock."""
     from hpcspin.errors import HpcspinError
     from hpcspin.io.outdir import RunLock, lock_path
