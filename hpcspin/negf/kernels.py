@@ -112,8 +112,9 @@ def _first_block(h0, z, sl, fq, q, p):  # pragma: no cover - compiled
 
 
 @_jit
-def _forward_site(step, gx, p, cr, ci, gw, dx):  # pragma: no cover - compiled
-    # G_{x,0} = c* gR_x G_{x-1,0} (if step), then the site's Pauli components.
+def _forward_site(step, gx, p, cr, ci, gw, out, col):  # pragma: no cover - compiled
+    # G_{x,0} = c* gR_x G_{x-1,0} (if step), then the site's Pauli components, written
+    # to out[k, col:col + 4] (the integrand's row layout: no transpose afterwards).
     for k in range(p.shape[1]):
         p0r, p0i, p1r, p1i = p[0, k], p[1, k], p[2, k], p[3, k]
         p2r, p2i, p3r, p3i = p[4, k], p[5, k], p[6, k], p[7, k]
@@ -140,10 +141,10 @@ def _forward_site(step, gx, p, cr, ci, gw, dx):  # pragma: no cover - compiled
         # A_01 = p r* + q s* (p, q: row 0; r, s: row 1)
         ar = p0r * p2r + p0i * p2i + p1r * p3r + p1i * p3i
         ai = p0i * p2r - p0r * p2i + p1i * p3r - p1r * p3i
-        dx[0, k] = up + dn
-        dx[1, k] = 2.0 * w * ar
-        dx[2, k] = -2.0 * w * ai
-        dx[3, k] = up - dn
+        out[k, col] = up + dn
+        out[k, col + 1] = 2.0 * w * ar
+        out[k, col + 2] = -2.0 * w * ai
+        out[k, col + 3] = up - dn
 
 
 @_jit
@@ -183,12 +184,12 @@ def _window_loops(h, c2, cc, z, sl, sr, gw, dens, ends, blk):  # pragma: no cove
                 _first_block(h[0], z, sl, c2, loc[1], p)
             ends[0] = p
         for x in range(x0, x1):
-            _forward_site(x > 0, loc[x - x0], p, cr, ci, gw, dens[x])
+            _forward_site(x > 0, loc[x - x0], p, cr, ci, gw, dens, 4 * x)
     ends[1] = p
 
 
 @_jit
-def _end_loops(ends, gl, gr, w, cur):  # pragma: no cover - compiled
+def _end_loops(ends, gl, gr, w, cur, col):  # pragma: no cover - compiled
     # j^L_a = gl Tr[s_a (i(P - P^+) - gl P P^+)], j^R_a = gl gr Tr[s_a Q Q^+], times w;
     # P = G_{0,0}, Q = G_{L-1,0} (rows of ends[0], ends[1]); spin-degenerate Gamma.
     n = w.shape[0]
@@ -205,10 +206,10 @@ def _end_loops(ends, gl, gr, w, cur):  # pragma: no cover - compiled
         m01r = -(p1i + p2i) - a * pp01r  # i (p1 - conj p2) = (-(p1i + p2i), p1r - p2r)
         m01i = p1r - p2r - a * pp01i
         f = a * w[k]
-        cur[0, k] = f * (m00 + m11)
-        cur[1, k] = f * 2.0 * m01r
-        cur[2, k] = -f * 2.0 * m01i
-        cur[3, k] = f * (m00 - m11)
+        cur[k, col + 0] = f * (m00 + m11)
+        cur[k, col + 1] = f * 2.0 * m01r
+        cur[k, col + 2] = -f * 2.0 * m01i
+        cur[k, col + 3] = f * (m00 - m11)
         q0r, q0i, q1r, q1i = ends[1, 0, k], ends[1, 1, k], ends[1, 2, k], ends[1, 3, k]
         q2r, q2i, q3r, q3i = ends[1, 4, k], ends[1, 5, k], ends[1, 6, k], ends[1, 7, k]
         qq00 = q0r * q0r + q0i * q0i + q1r * q1r + q1i * q1i
@@ -216,10 +217,10 @@ def _end_loops(ends, gl, gr, w, cur):  # pragma: no cover - compiled
         qq01r = q0r * q2r + q0i * q2i + q1r * q3r + q1i * q3i
         qq01i = q0i * q2r - q0r * q2i + q1i * q3r - q1r * q3i
         g = a * b * w[k]
-        cur[4, k] = g * (qq00 + qq11)
-        cur[5, k] = g * 2.0 * qq01r
-        cur[6, k] = -g * 2.0 * qq01i
-        cur[7, k] = g * (qq00 - qq11)
+        cur[k, col + 4] = g * (qq00 + qq11)
+        cur[k, col + 5] = g * 2.0 * qq01r
+        cur[k, col + 6] = -g * 2.0 * qq01i
+        cur[k, col + 7] = g * (qq00 - qq11)
 
 
 #: Sites per cache block of the pole sum: the right sweep keeps the self-energy only at
@@ -336,15 +337,11 @@ def window_rows(hd, c: complex, parts: tuple) -> np.ndarray:
     zs, sls, srs, glw, gl, gr, w = parts
     n, L = zs.shape[1], len(hd)
     h = np.ascontiguousarray(np.asarray(hd, dtype=complex).reshape(L, 4).view(float))
-    dens = np.empty((L, 4, n))
+    vals = np.empty((n, 4 * L + 8))
     ends = np.empty((2, 8, n))
     blk = WINDOW_BLOCK if 64 * L * n > WINDOW_BLOCK_BYTES else L
-    _window_loops(h, abs(c) ** 2, complex(np.conj(c)), zs, sls, srs, glw, dens, ends, blk)
-    vals = np.empty((n, 4 * L + 8))
-    vals[:, : 4 * L] = dens.reshape(4 * L, n).T
-    cur = np.empty((8, n))
-    _end_loops(ends, gl, gr, w, cur)
-    vals[:, 4 * L :] = cur.T
+    _window_loops(h, abs(c) ** 2, complex(np.conj(c)), zs, sls, srs, glw, vals, ends, blk)
+    _end_loops(ends, gl, gr, w, vals, 4 * L)
     return vals
 
 
@@ -459,6 +456,21 @@ def _band_ends(ab, kd, shifts, rhs, b, p0, p1):  # pragma: no cover - compiled
         for i in range(b):
             p0[k, i] = x[i] * f
             p1[k, i] = x[n - b + i] * f
+
+
+_RHS: dict = {}
+
+
+def seeded_rhs(n: int, seed: int) -> np.ndarray:
+    """``default_rng(seed).normal(size=n) + 0j``, generated once per (n, seed) (read-only)."""
+    key = (int(n), int(seed))
+    if key not in _RHS:
+        if len(_RHS) > 64:
+            _RHS.clear()
+        x = np.random.default_rng(seed).normal(size=n) + 0.0j
+        x.flags.writeable = False
+        _RHS[key] = x
+    return _RHS[key]
 
 
 def band_end_components(ab, kd: int, shifts, rhs, b: int) -> tuple[np.ndarray, np.ndarray]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as sla
+from scipy.optimize import brentq
 
 from hpcspin.negf import kernels
 from hpcspin.negf.quadrature import Partition, map_blocks, plan_blocks
@@ -61,7 +62,7 @@ def _end_components(ab, kd: int, energies: np.ndarray, b: int, compiled: bool = 
     """
     n = ab.shape[1]
     if compiled and kernels.AVAILABLE:
-        rhs = np.random.default_rng(12345).normal(size=n) + 0.0j
+        rhs = kernels.seeded_rhs(n, 12345)
         shift = 1e-10 * max(1.0, float(np.abs(ab).max()))
         return kernels.band_end_components(ab, kd, np.asarray(energies) + shift, rhs, b)
     full = np.zeros((2 * kd + 1, n), dtype=complex)
@@ -114,45 +115,6 @@ def _band_matvec(full, kd: int, x: np.ndarray) -> np.ndarray:
     return y
 
 
-def refine_poles(system, ab, kd: int, energies: np.ndarray):
-    """Self-consistent resonance poles E_r - i Gamma/2 grown from isolated eigenvalues.
-
-    Each isolated-centre eigenvalue is followed as the leads are switched on
-    (Sigma scaled by 1/4, 1/2, 3/4, 1: a continuation, so distinct eigenvalues end on
-    distinct poles), by inverse iteration with the shift updated by the Rayleigh
-    quotient of H + s Sigma(Re lambda): the closed channels' real self-energy is
-    included to all orders.
-
-    Returns:
-        (positions, widths) of the poles, (n,) each.
-    """
-    b = system.block
-    n = ab.shape[1]
-    h = _effective_band(ab, kd, b, np.zeros((b, b)), np.zeros((b, b)))
-    rhs = np.random.default_rng(2024).normal(size=n) + 0.0j
-    pos, wid = [], []
-    for e in energies:
-        lam = complex(e)
-        x = _solve_shifted(h, kd, lam, rhs)
-        for scale in (0.25, 0.5, 0.75, 1.0):
-            for _ in range(REFINE_STEPS):
-                sl, sr = system.self_energies(np.array([lam.real]))
-                full = _effective_band(ab, kd, b, scale * sl[0], scale * sr[0])
-                y = _solve_shifted(full, kd, lam, x)
-                x = y / max(np.linalg.norm(y), 1e-300)
-                new = complex(np.vdot(x, _band_matvec(full, kd, x)))
-                done = abs(new - lam) < 1e-3 * abs(new.imag) + 1e-14
-                lam = new
-                if done:
-                    break
-        # Converged only if (A - lambda) x ~ 0; otherwise no pole is claimed (NaN).
-        r = np.linalg.norm(_band_matvec(full, kd, x) - lam * x)
-        ok = r < 1e-10 * max(1.0, float(np.abs(full).max()))
-        pos.append(lam.real if ok else np.nan)
-        wid.append(-2.0 * lam.imag if ok else np.nan)
-    return np.array(pos), np.array(wid)
-
-
 def _solve_shifted(full, kd: int, lam: complex, x: np.ndarray) -> np.ndarray:
     m = full.copy()
     m[kd] -= lam + 1e-13 * (1.0 + abs(lam))
@@ -163,11 +125,139 @@ def _solve_shifted(full, kd: int, lam: complex, x: np.ndarray) -> np.ndarray:
     return y / max(np.linalg.norm(y), 1e-300)
 
 
-def _sigma_scale(system) -> float:
-    """Bound on |Sigma| of the leads: t_c^2 / |t_lead| (the surface |g| <= 1/|t|)."""
-    ld = system.leads
-    t = abs(getattr(ld, "t_lead", 1.0)) or 1.0
-    return float(getattr(ld, "t_contact", 1.0)) ** 2 / t
+#: Scan step (in t) of :func:`strip_poles` over the window: the roots of
+#: eps_n(E) - E are bracketed between scan points, then polished.
+SCAN_STEP = 0.05
+#: Bracketed roots are located to this absolute accuracy (in t) before the polish.
+ROOT_XTOL = 1e-13
+
+
+def _herm_band(ab, kd: int, b: int, sl: np.ndarray, sr: np.ndarray) -> np.ndarray:
+    """Upper band of H + Herm(Sigma_L) + Herm(Sigma_R) (b x b blocks on the end slices)."""
+    out = ab.copy()
+    n = ab.shape[1]
+    for blk, off in ((sl, 0), (sr, n - b)):
+        h = 0.5 * (blk + blk.conj().T)
+        for i in range(b):
+            for j in range(i, b):
+                out[kd + i - j, off + j] += h[i, j]
+    return out
+
+
+class _HermitianPart:
+    """Eigenvalues eps_n(E) of H + Herm Sigma(E): real, continuous in E when sorted."""
+
+    def __init__(self, system, ab, kd: int):
+        self.system, self.ab, self.kd, self.b = system, ab, kd, system.block
+
+    def band(self, e: float):
+        sl, sr = self.system.self_energies(np.array([e]))
+        return _herm_band(self.ab, self.kd, self.b, sl[0], sr[0]), sl[0], sr[0]
+
+    def all(self, e: float) -> np.ndarray:
+        return sla.eigvals_banded(self.band(e)[0], check_finite=False)
+
+    def one(self, e: float, idx: int) -> float:
+        hb = self.band(e)[0]
+        return float(sla.eigvals_banded(hb, select="i", select_range=(idx, idx))[0])
+
+
+def _bracketed_roots(hp: _HermitianPart, lo: float, hi: float) -> list[tuple[float, int]]:
+    """Every root of eps_n(E) = E in [lo, hi], over all n (sign changes on a scan).
+
+    Returns:
+        (root, n) pairs.
+    """
+    grid = np.linspace(lo, hi, max(3, int(np.ceil((hi - lo) / SCAN_STEP)) + 1))
+    g = np.array([hp.all(e) for e in grid]) - grid[:, None]
+    roots: list[tuple[float, int]] = []
+    for j in range(len(grid) - 1):
+        for idx in np.flatnonzero(g[j] * g[j + 1] <= 0):
+            f = lambda e, i=int(idx): hp.one(e, i) - e  # noqa: E731
+            try:
+                r = brentq(f, grid[j], grid[j + 1], xtol=ROOT_XTOL, rtol=1e-15)
+            except (ValueError, RuntimeError, np.linalg.LinAlgError):
+                continue
+            if not any(i == idx and abs(r - q) < 1e-12 for q, i in roots):  # on a scan point
+                roots.append((float(r), int(idx)))
+    return roots
+
+
+def _polish(system, ab, kd: int, lam: complex, x: np.ndarray) -> complex | None:
+    """Inverse iteration on H + Sigma(Re lambda) from a first-order pole; None if it fails."""
+    b = system.block
+    full = None
+    for _ in range(REFINE_STEPS):
+        sl, sr = system.self_energies(np.array([lam.real]))
+        full = _effective_band(ab, kd, b, sl[0], sr[0])
+        x = _solve_shifted(full, kd, lam, x)
+        new = complex(np.vdot(x, _band_matvec(full, kd, x)))
+        done = abs(new - lam) < 1e-3 * abs(new.imag) + 1e-15
+        lam = new
+        if done:
+            break
+    r = np.linalg.norm(_band_matvec(full, kd, x) - lam * x)
+    return lam if r < 1e-10 * max(1.0, float(np.abs(full).max())) else None
+
+
+def _first_order_width(hp: _HermitianPart, r: float, idx: int) -> tuple[float, np.ndarray]:
+    """Width of the root (r, n): -2 Im <psi|Sigma|psi> / (1 - d eps_n/dE), and psi."""
+    hb, sl, sr = hp.band(r)
+    b = hp.b
+    full = _effective_band(hb, hp.kd, b, np.zeros((b, b)), np.zeros((b, b)))
+    x = _solve_shifted(full, hp.kd, complex(r), _rhs(hb.shape[1]))
+    x = _solve_shifted(full, hp.kd, complex(r), x)
+    g0 = -2.0 * float(np.imag(x[:b].conj() @ sl @ x[:b] + x[-b:].conj() @ sr @ x[-b:]))
+    step = 1e-7
+    slope = (hp.one(r + step, idx) - hp.one(r - step, idx)) / (2 * step)
+    return g0 / max(1.0 - slope, 1e-3), x
+
+
+def strip_poles(system, ab, kd: int, lo: float, hi: float, narrow: float = 1e-4):
+    """Positions and widths of the strip's resonances in [lo, hi].
+
+    A state of a transverse channel that is closed in the leads feels that channel's
+    real self-energy to all orders, so the pole is found as a root of eps_n(E) = E,
+    with eps_n the sorted (continuous) eigenvalues of the Hermitian H + Herm Sigma(E):
+    bracketed on a scan of the window, whatever the shift from the isolated centre.
+    The width follows from the eigenvector (first order in the open channels, with the
+    factor 1 / (1 - d eps_n / dE)); narrow poles are then polished by inverse
+    iteration on the full H + Sigma(Re lambda) and the polish is kept only at a small
+    residual and near its start.
+
+    Returns:
+        (positions, widths), (n,) each.
+    """
+    hp = _HermitianPart(system, ab, kd)
+    pos, wid = [], []
+    for r, idx in _bracketed_roots(hp, lo, hi):
+        g, x = _first_order_width(hp, r, idx)
+        if 0 < g < 10 * narrow:
+            lam = _polish(system, ab, kd, complex(r, -0.5 * g), x)
+            if lam is not None and lam.imag < 0 and abs(lam.real - r) < 10 * g:
+                r, g = lam.real, -2.0 * lam.imag
+        pos.append(r)
+        wid.append(g)
+    return np.array(pos), np.array(wid)
+
+
+def _rhs(n: int) -> np.ndarray:
+    return np.random.default_rng(2024).normal(size=n) + 0.0j
+
+
+def _graded(er, width, lo: float, hi: float, narrow: float, coarse: float) -> np.ndarray:
+    """E_r and E_r +- Gamma 4^k (up to ``coarse``) of every narrow resonance in (lo, hi)."""
+    pts = []
+    for x, g in zip(er, width):
+        if not (1e-15 <= g < narrow) or not lo < x < hi:  # broad, or outside the window
+            continue
+        pts.append(x)
+        d = g
+        while d < coarse:
+            pts += [x - d, x + d]
+            d *= 4.0
+    pts = np.array(pts)
+    return np.unique(pts[(pts > lo) & (pts < hi)])
 
 
 def resonance_breakpoints(
@@ -177,7 +267,7 @@ def resonance_breakpoints(
     narrow: float = 1e-4,
     coarse: float = 0.05,
     part: Partition | None = None,
-    refine: bool = False,
+    refine: bool | None = None,
     compiled: bool = False,
 ) -> np.ndarray:
     """Graded breakpoints around the narrow resonances inside [lo, hi].
@@ -189,25 +279,31 @@ def resonance_breakpoints(
         narrow: resonances with estimated width below this are seeded.
         coarse: grading stops at this distance from the resonance.
         part: rank partition sharing the inverse iterations (None: serial).
-        refine: strips only: self-consistent poles (:func:`refine_poles`) instead of
-            the first-order estimate. Opt-in: not yet validated (see module docstring).
+        refine: poles from :func:`strip_poles` (roots of the Hermitian part, polished)
+            instead of the first-order estimate; None: on strips (2W > 2), not on chains.
         compiled: the band of a chain straight from its blocks and the end components
             in one compiled call (scheme "fast"; the same seeds to round-off).
 
     Returns:
         sorted breakpoints (may be empty).
     """
+    b = system.block
+    if refine is None:
+        refine = b > 2
     band = kernels.chain_band(system.hd, system.v) if compiled and kernels.AVAILABLE else None
     ab, kd = band if band is not None else banded_upper(system.matrix())
+    ab[kd] = ab[kd].real  # a broadening eta of the centre is not part of its spectrum
+    if refine:
+        try:
+            er, width = strip_poles(system, ab, kd, lo, hi, narrow)
+        except (np.linalg.LinAlgError, ValueError):
+            return np.zeros(0)
+        return _graded(er, width, lo, hi, narrow, coarse)
     try:
         e = sla.eigvals_banded(ab, lower=False, check_finite=False)
     except (np.linalg.LinAlgError, ValueError):
         return np.zeros(0)
-    b = system.block
-    # On strips a pole can lie far from its isolated-centre eigenvalue (docstring):
-    # start from every eigenvalue within the largest self-energy shift of the window.
-    margin = _sigma_scale(system) if refine and b > 2 else 0.0
-    e = e[(e >= lo - margin) & (e <= hi + margin)]
+    e = e[(e >= lo) & (e <= hi)]
     if len(e) == 0:
         return np.zeros(0)
     sl, sr = system.self_energies(e)
@@ -222,19 +318,4 @@ def resonance_breakpoints(
     shift = np.einsum("ki,kij,kj->k", p0.conj(), sl, p0) + np.einsum(
         "ki,kij,kj->k", p1.conj(), sr, p1
     )
-    er = e + shift.real
-    width = -2 * shift.imag
-    if refine and b > 2:  # strips: closed channels shift narrow resonances (docstring);
-        # a narrow pole can also hide behind a broad-looking first-order estimate.
-        er, width = refine_poles(system, ab, kd, e)
-    pts = []
-    for x, g in zip(er, width):
-        if g >= narrow or g < 1e-15 or not lo < x < hi:  # broad, or outside the band
-            continue
-        pts.append(x)
-        d = g
-        while d < coarse:
-            pts += [x - d, x + d]
-            d *= 4.0
-    pts = np.array(pts)
-    return np.unique(pts[(pts > lo) & (pts < hi)])
+    return _graded(e + shift.real, -2 * shift.imag, lo, hi, narrow, coarse)
