@@ -369,6 +369,16 @@ def _parallel_checks(cfg: RunConfig, n_ranks: int | None) -> list[str]:
                 f"window 2r+1 = {2 * cfg.model.radius + 1} exceeds the lattice length {lat.length}",
             )
         )
+    if cfg.run.task == "train" and cfg.model.design == "columns" and lat.kind == "chain":
+        p.append(
+            problem(
+                "model",
+                "design",
+                cfg.model.design,
+                "the columns window is for strips (square, triangular)",
+                "use design = 'window' on a chain",
+            )
+        )
     return p
 
 

@@ -158,6 +158,27 @@ class ModelSection:
         doc="E ignores the bias; the nonequilibrium head is multiplied by V (zero at V = 0)",
         kind=bool,
     )
+    design: str = opt(
+        "window",
+        doc="descriptor window: 'window' (cells within radius, all pairs) or 'columns' "
+        "(strips: |x| <= radius, |row| <= rows, pairs with the centre and near bonds)",
+        kind=str,
+        choices=("window", "columns"),
+    )
+    rows: int = opt(
+        3, doc="'columns' design: largest row offset (W - 1: whole cross-section)", kind=int, ge=0
+    )
+    pair_cutoff: float = opt(
+        1.0,
+        doc="'columns' design: largest distance of a non-centre pair feature (lattice constants)",
+        kind=float,
+        ge=1.0,
+    )
+    drive_symmetry: bool = opt(
+        False,
+        doc="strips with a bias input: build in the inversion with V -> -V (v(-V) = -v(V))",
+        kind=bool,
+    )
     file: str = opt(
         "model.pt", doc="model file (written by train, read by dynamics/validate)", kind=str
     )

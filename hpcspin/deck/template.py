@@ -53,6 +53,8 @@ UNITS: dict[str, str] = {
     "negf.transmission_points": _1,
     "negf.ranks_per_solve": "ranks",
     "model.radius": _A,
+    "model.rows": "rows",
+    "model.pair_cutoff": _A,
     "model.hidden": "neurons",
     "train.epochs": _1,
     "train.lr": _1,

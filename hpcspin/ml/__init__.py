@@ -6,6 +6,7 @@ autograd reference; :mod:`.fused`, analytic inference), training (:mod:`.train`)
 model files (:mod:`.modelfile`) and metrics (:mod:`.metrics`). See docs/ml.md.
 """
 
+from hpcspin.ml import strip  # noqa: F401  (registers the strip designs)
 from hpcspin.ml.descriptors import Window
 from hpcspin.ml.heads import HEADS
 from hpcspin.ml.model import ForceModel, ModelSpec, build_model

@@ -55,6 +55,14 @@ class ModelSpec:
             multiplied by V, so they vanish exactly at V = 0 and the relaxed state
             and the V = 0 dynamics are those of the equilibrium model.
         dtype: "float64" or "float32".
+        design: the descriptor window, a name of :func:`register_design` ("window":
+            every cell within ``radius``, all pairs; "columns": see
+            :mod:`hpcspin.ml.strip`).
+        rows: "columns" design: largest row offset of the window.
+        pair_cutoff: "columns" design: largest distance of a non-centre pair feature.
+        drive_symmetry: strips with a "bias" input: average over the drive group
+            (inversion with V -> -V, and the y mirror), so v(-V) = -v(V) holds by
+            construction (:mod:`hpcspin.ml.strip`).
     """
 
     head: str = "E+vector"
@@ -68,6 +76,10 @@ class ModelSpec:
     bias_gate: bool = False
     dtype: str = "float64"
     extra: dict = field(default_factory=dict, compare=False)
+    design: str = "window"
+    rows: int = 0
+    pair_cutoff: float = 1.0
+    drive_symmetry: bool = False
 
     def __post_init__(self):
         if self.head not in HEAD_TERMS:
@@ -77,6 +89,8 @@ class ModelSpec:
             raise HpcspinError(f"unknown global inputs {bad}; choose from {GLOBAL_INPUTS}")
         if self.dtype not in _DTYPES:
             raise HpcspinError(f"dtype must be one of {tuple(_DTYPES)}, got {self.dtype!r}")
+        if self.design not in _DESIGNS:
+            raise HpcspinError(f"unknown design {self.design!r}; choose from {tuple(_DESIGNS)}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         object.__setattr__(self, "globals", tuple(self.globals))
 
@@ -90,6 +104,27 @@ class ModelSpec:
     def from_dict(cls, d: dict) -> ModelSpec:
         """Inverse of :meth:`to_dict`."""
         return cls(**d)
+
+
+#: Descriptor designs: name -> factory(spec) -> Window (new designs register here).
+_DESIGNS = {"window": lambda spec: Window(spec.kind, spec.radius, spec.triple_cutoff)}
+#: The model class of ``ModelSpec.drive_symmetry`` (registered by :mod:`hpcspin.ml.strip`).
+_DRIVE_CLASS: list = []
+
+
+def register_design(name: str, factory) -> None:
+    """Make ``ModelSpec(design=name)`` build its window with ``factory(spec)``."""
+    _DESIGNS[name] = factory
+
+
+def register_drive_class(cls) -> None:
+    """The model class that ``ModelSpec(drive_symmetry=True)`` builds."""
+    _DRIVE_CLASS[:] = [cls]
+
+
+def model_class(spec: ModelSpec) -> type:
+    """The model class a spec builds (:class:`ForceModel` unless drive_symmetry)."""
+    return _DRIVE_CLASS[0] if spec.drive_symmetry else ForceModel
 
 
 def _as_tensor(x, dtype, device) -> torch.Tensor:
@@ -112,7 +147,7 @@ class ForceModel(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
-        self.window = Window(spec.kind, spec.radius, spec.triple_cutoff)
+        self.window = _DESIGNS[spec.design](spec)
         dt = _DTYPES[spec.dtype]
         nf = self.window.n_features(len(spec.globals))
         self.terms = head_terms(spec.head)
@@ -444,12 +479,13 @@ def build_model(spec: ModelSpec | dict, seed: int | None = None) -> ForceModel:
     """A freshly initialised model (deterministic for a given seed)."""
     if isinstance(spec, dict):
         spec = ModelSpec.from_dict(spec)
+    cls = model_class(spec)
     if seed is None:
-        return ForceModel(spec)
+        return cls(spec)
     state = torch.random.get_rng_state()
     try:
         torch.manual_seed(int(seed))
-        return ForceModel(spec)
+        return cls(spec)
     finally:
         torch.random.set_rng_state(state)
 
@@ -463,8 +499,8 @@ def model_file_reach(path) -> int | None:
     from hpcspin.ml.modelfile import read_model_file
 
     try:
-        spec = read_model_file(path)["spec"]
-        w = Window(spec["kind"], float(spec["radius"]), spec.get("triple_cutoff"))
+        spec = ModelSpec.from_dict(read_model_file(path)["spec"])
+        w = _DESIGNS[spec.design](spec)
     except (HpcspinError, KeyError, TypeError, ValueError):
         return None
     return int(max(w.reach))

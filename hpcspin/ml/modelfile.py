@@ -28,7 +28,7 @@ import torch
 from hpcspin import __version__
 from hpcspin.errors import HpcspinError, ModelMismatchError
 from hpcspin.log import get_logger
-from hpcspin.ml.model import ForceModel, ModelSpec
+from hpcspin.ml.model import ForceModel, ModelSpec, build_model
 
 log = get_logger("ml.modelfile")
 FORMAT = "hpcspin-ml-model"
@@ -298,7 +298,7 @@ def load_model(
     path = os.fspath(path)
     meta = read_model_file(path)
     try:
-        model = ForceModel(ModelSpec.from_dict(meta["spec"]))
+        model = build_model(ModelSpec.from_dict(meta["spec"]))
     except (TypeError, KeyError, ValueError, AttributeError, HpcspinError) as exc:
         raise ModelFileError(f"{path}: model spec cannot be rebuilt: {exc}") from None
     _check_fit(path, meta, model, lattice, expect_head)

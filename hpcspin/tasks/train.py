@@ -129,6 +129,10 @@ def _spec_from(cfg: RunConfig, lattice: Lattice) -> ModelSpec:
         dtype=m.dtype,
         bias_gate=m.bias_gate,
         chain_mirror=m.chain_mirror,
+        design=m.design,
+        rows=m.rows if m.design == "columns" else 0,
+        pair_cutoff=m.pair_cutoff,
+        drive_symmetry=m.drive_symmetry and lattice.kind != "chain",
     )
 
 

@@ -1,0 +1,213 @@
+"""Strip designs: a long window over the whole cross-section, and the drive symmetry.
+
+On a strip between two leads the current-induced field is far less local than on
+the chain (docs/experiment.md): the response |dH_i/dS_j| at V = 0.5 stays of the
+order of the on-site one out to five sites. Two pieces answer that here:
+
+- :class:`ColumnWindow` (design ``"columns"``): every cell with |x| <= radius and
+  at most ``rows`` rows above or below the centre, so with ``rows = W - 1`` each
+  site sees whole columns of the strip. All pairs of such a window would be
+  thousands of features; it keeps the pairs with the centre (where each spin sits
+  relative to the site) and the near bonds (|a - b| <= pair_cutoff: the local
+  texture everywhere in the window), plus the centre triples of the near bonds.
+- :class:`DriveSymmetricModel` (``ModelSpec.drive_symmetry``): the strip's
+  counterpart of the chain mirror. The inversion r -> -r of the strip about its
+  centre swaps the two leads, so with V -> -V (and a pi rotation of all spins,
+  invisible to invariant descriptors) it is an exact symmetry of the driven
+  strip, for square and triangular lattices alike. Every site term is averaged
+  over {1, M_y, I, M_x = M_y I}, the last two with the bias reversed, so
+  H[S o I; -V]_i = H[S; V]_I(i) holds by construction and a wall moves with
+  v(-V) = -v(V) exactly. Inference takes the autograd path of
+  :mod:`hpcspin.ml.fields` (the analytic path of :mod:`hpcspin.ml.fused` knows
+  the two-element mirror only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from hpcspin.ml.descriptors import _TOL, Window, _parity
+from hpcspin.ml.model import ForceModel, register_design, register_drive_class
+
+#: Name of the long-window design in ``ModelSpec.design``.
+COLUMNS = "columns"
+
+
+@dataclass(frozen=True)
+class ColumnWindow(Window):
+    """Cells with |x| <= radius and |row| <= rows; centre pairs and near bonds only.
+
+    Attributes:
+        rows: largest row offset |dy| (W - 1 sees the whole strip cross-section).
+        pair_cutoff: largest distance of a non-centre pair whose dot is a feature.
+    """
+
+    rows: int = 3
+    pair_cutoff: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.kind == "chain":
+            raise ValueError("the columns design is for strips (square, triangular)")
+        if self.rows < 0 or self.pair_cutoff < 1:
+            raise ValueError(f"rows >= 0 and pair_cutoff >= 1 needed, got {self}")
+
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """Integer offsets (K, 2), sorted by (dx, dy): |x| <= radius, |dy| <= rows."""
+        r = int(np.ceil(self.radius)) + self.rows + 1
+        dx, dy = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1), indexing="ij")
+        off = np.stack([dx.ravel(), dy.ravel()], axis=1)
+        x = self.position(off)[:, 0]
+        off = off[(np.abs(x) <= self.radius + _TOL) & (np.abs(off[:, 1]) <= self.rows)]
+        return off[np.lexsort((off[:, 1], off[:, 0]))]
+
+    @cached_property
+    def pairs(self) -> np.ndarray:
+        """(n_pairs, 2) cell pairs a < b: every pair with the centre, and near bonds."""
+        pos, c = self.position(self.offsets), self.centre
+        a, b = np.triu_indices(self.size, k=1)
+        near = np.linalg.norm(pos[a] - pos[b], axis=1) <= self.pair_cutoff + _TOL
+        keep = near | (a == c) | (b == c)
+        return np.stack([a[keep], b[keep]], axis=1)
+
+    def settings(self) -> dict:
+        """Plain-data description (stored in model files)."""
+        return {**super().settings(), "rows": int(self.rows), "pair_cutoff": self.pair_cutoff}
+
+
+def _column_window(spec) -> Window:
+    return ColumnWindow(
+        spec.kind, spec.radius, spec.triple_cutoff, rows=spec.rows, pair_cutoff=spec.pair_cutoff
+    )
+
+
+register_design(COLUMNS, _column_window)
+
+
+def cell_permutation(window: Window, sx: float, sy: float) -> np.ndarray:
+    """Cell permutation (K,) of the window under (x, y) -> (sx x, sy y)."""
+    return window._index_of(window.position(window.offsets) * np.array([sx, sy]))
+
+
+def feature_permutation(window: Window, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed permutation (perm, sign) of the features for the cell permutation ``p``.
+
+    The window whose cell k is taken from cell ``p[k]`` has feature i equal to
+    ``sign[i] * feature[perm[i]]`` of the original window (globals excluded).
+    """
+    pair_ix = {tuple(sorted(pq)): i for i, pq in enumerate(window.pairs.tolist())}
+    perm = [pair_ix[tuple(sorted((p[a], p[b])))] for a, b in window.pairs]
+    sign = [1.0] * len(perm)
+    off = len(window.pairs)
+    trip_ix = {frozenset(t): i for i, t in enumerate(window.triples.tolist())}
+    for t in window.triples:
+        mt = [int(p[k]) for k in t]
+        j = trip_ix[frozenset(mt)]
+        perm.append(off + j)
+        sign.append(_parity([window.triples[j].tolist().index(k) for k in mt]))
+    off += len(window.triples)
+    mask_ix = {int(k): i for i, k in enumerate(window.mask_cells)}
+    perm += [off + mask_ix[int(p[k])] for k in window.mask_cells]
+    sign += [1.0] * len(window.mask_cells)
+    return np.array(perm), np.array(sign)
+
+
+def basis_permutation(window: Window, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed permutation of the vector-head basis for the cell permutation ``p``."""
+    singles, cross = window.basis_pairs
+    s_ix = {int(k): i for i, k in enumerate(singles)}
+    perm = [s_ix[int(p[k])] for k in singles]
+    sign = [1.0] * len(singles)
+    c_ix = {frozenset(pq): i for i, pq in enumerate(cross.tolist())}
+    for a, b in cross:
+        j = c_ix[frozenset((int(p[a]), int(p[b])))]
+        perm.append(len(singles) + j)
+        sign.append(1.0 if cross[j][0] == p[a] else -1.0)
+    return np.array(perm), np.array(sign)
+
+
+#: The drive group of a strip: (sx, sy, bias sign) of {1, M_y, I, M_x}.
+DRIVE_GROUP = ((1.0, 1.0, 1.0), (1.0, -1.0, 1.0), (-1.0, -1.0, -1.0), (-1.0, 1.0, -1.0))
+
+
+class DriveSymmetricModel(ForceModel):
+    """A strip model whose site terms are averaged over the drive group.
+
+    Args:
+        spec: the model specification (``kind`` a strip lattice, ``drive_symmetry``).
+    """
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        if spec.kind == "chain":
+            raise ValueError("drive_symmetry is for strips; chains use chain_mirror")
+        self.fused = False  # the analytic path averages over one mirror only
+
+    def _group_tensors(self, device):
+        """[(feature perm, sign, basis inverse perm, sign)] of each group element."""
+        key = ("drive", str(device))
+        if key not in self._cache:
+            w, names = self.window, self.spec.globals
+            out = []
+            # without the y mirror (symmetrize = False) the group is {1, I}
+            group = [e for e in DRIVE_GROUP if self.spec.symmetrize or e[0] == e[1]]
+            for sx, sy, sv in group:
+                p = cell_permutation(w, sx, sy)
+                fp, fs = feature_permutation(w, p)
+                fp = np.concatenate([fp, len(fp) + np.arange(len(names))])
+                flip = [sv if g == "bias" else 1.0 for g in names]
+                fs = np.concatenate([fs, np.asarray(flip)])
+                bp, bs = basis_permutation(w, p)
+                inv = np.argsort(bp)
+                ix = [torch.as_tensor(a, dtype=torch.long, device=device) for a in (fp, inv)]
+                sg = [torch.as_tensor(a, dtype=self.dtype, device=device) for a in (fs, bs[inv])]
+                out.append((ix[0], sg[0], ix[1], sg[1]))
+            self._cache[key] = out
+        return self._cache[key]
+
+    def site_terms(self, d, vbasis=None, vec_grad=False):
+        """Site terms averaged over the drive group (see :meth:`ForceModel.site_terms`)."""
+        m = d.shape[0]
+        group = self._group_tensors(d.device)
+        d = torch.cat([d[:, fp] * fs for fp, fs, _, _ in group], 0)
+        gate, d_eq = None, d
+        if self._bias_col is not None:
+            gate = d[:, self._bias_col]  # the reversed copies carry -V
+            keep = torch.ones(d.shape[1], dtype=d.dtype, device=d.device)
+            keep[self._bias_col] = 0.0
+            d_eq = d * keep
+        out = {}
+        for t in self.terms:
+            net, scale = getattr(self, t.net), getattr(self, t.scale)
+            if t.kind == "energy":
+                out[t.name] = self._mean(net(d_eq)[:, 0], m) * scale
+            elif t.kind == "torque":
+                a = net(d)[:, 0]
+                out[t.name] = self._mean(a if gate is None else a * gate, m) * scale
+            elif vbasis is not None:
+                out[t.name] = self._drive_vector(net, d, gate, vbasis, vec_grad, m) * scale
+        return out
+
+    @staticmethod
+    def _mean(x, m):
+        return x.reshape(-1, m).mean(0)
+
+    def _drive_vector(self, net, d, gate, vbasis, vec_grad, m):
+        """sum_k c_k v_k with c averaged over the group (basis permuted per element)."""
+        with torch.set_grad_enabled(vec_grad):
+            c = net(d if vec_grad else d.detach())
+            if gate is not None:
+                c = c * (gate if vec_grad else gate.detach())[:, None]
+            group = self._group_tensors(d.device)
+            parts = [c[g * m : (g + 1) * m][:, inv] * bs for g, (_, _, inv, bs) in enumerate(group)]
+            c = torch.stack(parts).mean(0)
+            vb = vbasis if vec_grad else vbasis.detach()
+            return (c.t()[:, None, :] * vb).sum(0)
+
+
+register_drive_class(DriveSymmetricModel)
