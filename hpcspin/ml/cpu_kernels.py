@@ -54,7 +54,8 @@ def features(s, v, glob, runs, cell, shift, fp, fs, out):  # pragma: no cover - 
         glob: (B, G) global inputs.
         runs: (nr, 4) int: column j0, flat centre cell p0, length n, configuration b
             of a run of n columns j0 + t with centre cells p0 + t.
-        cell: (4, F) int table: row 0 the kind (0 pair, 1 triple, 2 mask, 3 global),
+        cell: (4, F) int table: row 0 the kind (0 pair, 1 triple, 2 mask, 3 global,
+            4 triple whose c is the centre cell),
             rows 1-3 the window cells (pair: a, b; triple: c, a, b; mask: cell;
             global: its index).
         shift: (K,) flat offset of each window cell.
@@ -74,7 +75,7 @@ def features(s, v, glob, runs, cell, shift, fp, fs, out):  # pragma: no cover - 
                 a, b = p0 + shift[u1], p0 + shift[u2]
                 _dot(s[0, a : a + n], s[1, a : a + n], s[2, a : a + n],
                      s[0, b : b + n], s[1, b : b + n], s[2, b : b + n], o)  # fmt: skip
-            elif kind == 1:
+            elif kind == 1 or kind == 4:
                 c, a, b = p0 + shift[u1], p0 + shift[u2], p0 + shift[u3]
                 _triple(s[:, c : c + n], s[:, a : a + n], s[:, b : b + n], o)
             elif kind == 2:
@@ -184,19 +185,34 @@ def site_sums(raw, gate, wown, colb, cst, sums):  # pragma: no cover - compiled
 
 
 @_jit
-def scatter(s, grad, gd, runs, cell, shift, q, qs, g):  # pragma: no cover - compiled
+def scatter(s, grad, gd, runs, cell, shift, q, qs, g, u, cst):  # pragma: no cover
     """Add d/dS sum_ij G[i, j] feature_i(column j) to ``grad`` (3, P).
 
     G is ``gd`` (F, m) or, with the mirrored copy (gd (F, 2m)), the fold
     G[i, j] = gd[i, j] + qs[i] gd[q[i], m + j] (q: the row of the copy that reads
     feature i). Masks and globals carry no spin gradient. ``g`` is an (m,) scratch
     row; ``runs`` as in :func:`features`.
+
+    Centre triples (kind 4: c is the centre cell, the same for all of them) share
+    their work: with U_a = sum_b G_ab S_b (G_ba = -G_ab), the gradients are
+    U_a x S_c on cell a and (1/2) sum_a S_a x U_a on c, so each triple costs two
+    multiply-adds per component instead of three cross products. ``u`` (K, 3, m)
+    is the scratch of U; cst = [1/2, 1] in the data's dtype.
     """
     m = g.shape[0]
     symm = q.shape[0] > 0
+    used = np.zeros(shift.shape[0], np.bool_)
+    centre = -1
+    for i in range(cell.shape[1]):
+        if cell[0, i] == 4:
+            centre = cell[1, i]
+            for k in (cell[2, i], cell[3, i]):
+                if not used[k]:
+                    used[k] = True
+                    u[k, :, :m] = 0
     for i in range(cell.shape[1]):
         kind, u1, u2, u3 = cell[0, i], cell[1, i], cell[2, i], cell[3, i]
-        if kind > 1:
+        if kind == 2 or kind == 3:
             continue
         row = gd[i]
         if symm:
@@ -213,11 +229,41 @@ def scatter(s, grad, gd, runs, cell, shift, q, qs, g):  # pragma: no cover - com
                 for c in range(3):
                     _fma(grad[c, a : a + n], gr, s[c, b : b + n])
                     _fma(grad[c, b : b + n], gr, s[c, a : a + n])
+            elif kind == 4:
+                a, b = p0 + shift[u2], p0 + shift[u3]
+                for c in range(3):
+                    _fma(u[u2, c, j0 : j0 + n], gr, s[c, b : b + n])
+                    _fms(u[u3, c, j0 : j0 + n], gr, s[c, a : a + n])
             else:
                 c, a, b = p0 + shift[u1], p0 + shift[u2], p0 + shift[u3]
                 _cross_fma(grad[:, c : c + n], gr, s[:, a : a + n], s[:, b : b + n])
                 _cross_fma(grad[:, a : a + n], gr, s[:, b : b + n], s[:, c : c + n])
                 _cross_fma(grad[:, b : b + n], gr, s[:, c : c + n], s[:, a : a + n])
+    for k in range(shift.shape[0]):
+        if not used[k]:
+            continue
+        for r in range(runs.shape[0]):
+            j0, p0, n = runs[r, 0], runs[r, 1], runs[r, 2]
+            a, c = p0 + shift[k], p0 + shift[centre]
+            uk = u[k, :, j0 : j0 + n]
+            _cross_add(grad[:, a : a + n], cst[1], uk, s[:, c : c + n])
+            _cross_add(grad[:, c : c + n], cst[0], s[:, a : a + n], uk)
+
+
+@_jit
+def _fms(o, g, x):  # pragma: no cover - compiled
+    for t in range(o.shape[0]):
+        o[t] -= g[t] * x[t]
+
+
+@_jit
+def _cross_add(o, f, u, w):  # pragma: no cover - compiled
+    """Add f u x w to ``o`` (3, n) over a run (f a scalar)."""
+    ox, oy, oz, ux, uy, uz, wx, wy, wz = o[0], o[1], o[2], u[0], u[1], u[2], w[0], w[1], w[2]
+    for t in range(ox.shape[0]):
+        ox[t] += f * (uy[t] * wz[t] - uz[t] * wy[t])
+        oy[t] += f * (uz[t] * wx[t] - ux[t] * wz[t])
+        oz[t] += f * (ux[t] * wy[t] - uy[t] * wx[t])
 
 
 @_jit

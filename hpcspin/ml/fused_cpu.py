@@ -45,7 +45,7 @@ def _tables(window, n_glob: int, width: int):
     off = window.offsets.astype(np.int64)
     shift = off[:, 0] * width + off[:, 1]
     cols = [(0, a, b, 0) for a, b in window.pairs]
-    cols += [(1, c, a, b) for c, a, b in window.triples]
+    cols += [(4 if c == window.centre else 1, c, a, b) for c, a, b in window.triples]
     cols += [(2, k, 0, 0) for k in window.mask_cells]
     cols += [(3, g, 0, 0) for g in range(n_glob)]
     singles, cross = window.basis_pairs
@@ -53,6 +53,10 @@ def _tables(window, n_glob: int, width: int):
     cell = np.ascontiguousarray(np.array(cols, dtype=np.int64).T)
     bsh = np.ascontiguousarray(np.array(bcols, dtype=np.int64).reshape(-1, 3).T)
     return cell, np.ascontiguousarray(shift), bsh
+
+
+#: Block sizes whose buffers stay with the model between calls.
+_KEEP = 4
 
 
 def _mat(rows: int, cols: int, dtype):
@@ -123,6 +127,7 @@ class _Work:
             w["gd"] = _mat(net.w1t.shape[0], width, dt)
             self.nets.append(w)
         self.grow = np.empty(m, run.s.dtype)
+        self.u = np.empty((len(run.shift), 3, m), run.s.dtype)
         self.hv = np.empty((3, m), run.s.dtype)
 
 
@@ -140,13 +145,17 @@ class _Run:
         self.cell, self.shift, self.bsh = _tables(model.window, glob.shape[1], big_y)
         # columns: owned cells in (configuration, x, y) order; runs of consecutive cells
         ox, oy = nx - 2 * hx, ny - 2 * hy
-        bb, xx = np.meshgrid(np.arange(nb), np.arange(px + hx, px + nx - hx), indexing="ij")
-        starts = ((bb * big_x + xx) * big_y + py + hy).reshape(-1)
-        rb = bb.reshape(-1)
         if oy == big_y:  # whole rows: one run per configuration
-            starts, rb = starts[::ox], rb[::ox]
+            starts, rb, length = (
+                np.arange(nb) * big_x * big_y + (px + hx) * big_y,
+                np.arange(nb),
+                ox * oy,
+            )
+        else:  # one run per (configuration, x)
+            xs = np.arange(px + hx, px + nx - hx) * big_y + py + hy
+            starts = np.add.outer(np.arange(nb) * big_x * big_y, xs).reshape(-1)
+            rb, length = np.repeat(np.arange(nb), ox), oy
         n = len(starts)
-        length = ox * oy // (n // nb)
         j0 = np.arange(n) * length
         self.runs = np.stack([j0, starts, np.full(n, length), rb], axis=1).astype(np.int64)
         self.cols = (starts[:, None] + np.arange(length)).reshape(-1)
@@ -155,13 +164,21 @@ class _Run:
         self.mir = _mirror(model, self.s.dtype)
         self.nets = _Nets(model, self.s.dtype)
         self.block = BLOCK_SITES.get(self.dtype, 1024)
-        self._work = {}
+        self.cst = np.array([0.5, 1.0], self.s.dtype)
 
     def work(self, m: int) -> _Work:
-        """The buffers of a block of m columns (made once per size)."""
-        if m not in self._work:
-            self._work[m] = _Work(self, m)
-        return self._work[m]
+        """The buffers of a block of m columns, kept with the model between calls.
+
+        Reusing them across calls spares the page faults of fresh large buffers;
+        at most :data:`_KEEP` sizes are kept (a full block and a few remainders).
+        """
+        cache = self.model._cache.setdefault("cpu_work", {})
+        key = (self.dtype, m, self.cell.shape[1], len(self.shift))
+        if key not in cache:
+            while len(cache) >= _KEEP:
+                cache.pop(next(iter(cache)))
+            cache[key] = _Work(self, m)
+        return cache[key]
 
 
 def _mirror(model, dtype):
@@ -235,4 +252,6 @@ def _block(run, j0: int, j1: int, w_own, out) -> None:
             g = gk.mul_(dd)
         torch.mm(net.w1t, g, out=w["gd"][0])
         grad = out["grads"][t.name]
-        ck.scatter(run.s, grad, w["gd"][1], runs, run.cell, run.shift, q, qs, wk.grow)
+        ck.scatter(
+            run.s, grad, w["gd"][1], runs, run.cell, run.shift, q, qs, wk.grow, wk.u, run.cst
+        )
