@@ -125,7 +125,9 @@ def fingerprint_data(cfg: RunConfig, comm: MPI.Comm | None = None) -> dict:
         "seed": cfg.run.seed,
         "lattice": dataclasses.asdict(cfg.lattice),
         "electrons": electrons,
-        "negf": {"solver": cfg.negf.solver, "tol": cfg.negf.tol},
+        # eta only when set: datasets of the exact setting keep their fingerprints
+        "negf": {"solver": cfg.negf.solver, "tol": cfg.negf.tol}
+        | ({"eta": cfg.negf.eta} if cfg.negf.eta else {}),
         "datagen": _plain(datagen),
         "sampler": sampler_settings(cfg, comm).to_dict(),
     }
@@ -337,6 +339,7 @@ class _Generation:
             pos = counter.next() if counter is not None else None  # leaders hold one
             if self.gcomm is not None:
                 pos = self.gcomm.bcast(pos, root=0)
+            assert pos is not None  # every group has a leader: its position reached all
             if pos >= len(batch):
                 break
             t0 = time.perf_counter()

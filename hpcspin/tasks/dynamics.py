@@ -206,8 +206,11 @@ def _why(cfg: RunConfig, changes: list[str]) -> str:
 
 def _trajectory_changes(path: str, identity: dict) -> list[str]:
     """Settings of the deck that differ from those stored in a trajectory file."""
+    stored = h5_config(path)  # None: no readable settings
+    if stored is None:
+        return ["unreadable settings in the file"]
     try:
-        old = run_identity_of(h5_config(path))
+        old = run_identity_of(stored)
     except (ValueError, KeyError, TypeError):
         return ["unreadable settings in the file"]
     new = dict(identity)
