@@ -125,9 +125,7 @@ def fingerprint_data(cfg: RunConfig, comm: MPI.Comm | None = None) -> dict:
         "seed": cfg.run.seed,
         "lattice": dataclasses.asdict(cfg.lattice),
         "electrons": electrons,
-        # eta only when set: datasets of the exact setting keep their fingerprints
-        "negf": {"solver": cfg.negf.solver, "tol": cfg.negf.tol}
-        | ({"eta": cfg.negf.eta} if cfg.negf.eta else {}),
+        "negf": {"solver": cfg.negf.solver, "tol": cfg.negf.tol},
         "datagen": _plain(datagen),
         "sampler": sampler_settings(cfg, comm).to_dict(),
     }
