@@ -44,10 +44,10 @@ OUT = os.path.join(os.path.dirname(__file__), "results", "vset.json")
 BIASES = (-0.5, -0.25, 0.0, 0.25, 0.5)
 
 
-def config(scheme: str, tol: float, bias: float, t_end: float):
-    """The reference deck with the scheme, tol, bias and t_end of this run."""
+def config(scheme: str, tol: float, bias: float, t_end: float, estimate: str = "strict"):
+    """The reference deck with the scheme, tol, error estimate, bias and t_end of this run."""
     cfg = load_deck(DECK, check_files=False)
-    cfg = cfg.replace("negf", scheme=scheme, tol=tol)
+    cfg = cfg.replace("negf", scheme=scheme, tol=tol, estimate=estimate)
     cfg = cfg.replace("electrons", bias=bias)
     return cfg.replace("dynamics", t_end=t_end)
 
@@ -56,9 +56,9 @@ def negf_force(sim):
     return next(p for p in sim.providers if p.name == "negf")
 
 
-def relax(ctx, scheme: str, tol: float) -> tuple[np.ndarray, dict]:
+def relax(ctx, scheme: str, tol: float, estimate: str = "strict") -> tuple[np.ndarray, dict]:
     """The wall relaxed at V = 0 (shared by every bias) and its cost."""
-    cfg = config(scheme, tol, 0.0, 1.0)
+    cfg = config(scheme, tol, 0.0, 1.0, estimate)
     sim = simulation_from(cfg, ctx)
     state = sim.state(initial_spins(cfg, sim.lattice), phase=RELAX)
     sim.set_bias(0.0)
@@ -77,9 +77,9 @@ def relax(ctx, scheme: str, tol: float) -> tuple[np.ndarray, dict]:
     return spins, out
 
 
-def drive(ctx, scheme, tol, bias, t_end, spins, max_steps=None) -> dict:
+def drive(ctx, scheme, tol, bias, t_end, spins, max_steps=None, estimate="strict") -> dict:
     """Drive the relaxed wall at ``bias``; wall centre every 5 steps; v over t >= t_end/2."""
-    cfg = config(scheme, tol, bias, t_end)
+    cfg = config(scheme, tol, bias, t_end, estimate)
     sim = simulation_from(cfg, ctx)
     state = sim.state(spins, phase=DRIVE)
     sim.set_bias(bias)
@@ -123,6 +123,7 @@ def main() -> None:
     ap.add_argument("--t-end", type=float, default=None)
     ap.add_argument("--scheme", default="fast", choices=("fast", "reference"))
     ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--estimate", default="strict", choices=("strict", "calibrated"))
     ap.add_argument("--biases", type=float, nargs="*", default=list(BIASES))
     ap.add_argument("--ref-steps", type=int, default=100, help="reference-scheme steps (0: none)")
     ap.add_argument("--out", default=OUT)
@@ -130,9 +131,12 @@ def main() -> None:
     t_end = a.t_end or (50.0 if a.quick else 500.0)
     load = os.getloadavg()
     ctx = ParallelContext()
-    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; scheme {a.scheme}, tol {a.tol}")
+    print(
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; scheme {a.scheme}, "
+        f"tol {a.tol}, estimate {a.estimate}"
+    )
     t_all, c_all = time.perf_counter(), time.process_time()
-    spins, rel = relax(ctx, a.scheme, a.tol)
+    spins, rel = relax(ctx, a.scheme, a.tol, a.estimate)
     print(
         f"relax at V = 0 (once): {rel['cpu_seconds']:.2f} s CPU ({rel['seconds']:.2f} s wall), "
         f"t = {rel['time']:.1f}, "
@@ -140,7 +144,7 @@ def main() -> None:
     )
     runs = []
     for v in a.biases:
-        r = drive(ctx, a.scheme, a.tol, v, t_end, spins)
+        r = drive(ctx, a.scheme, a.tol, v, t_end, spins, estimate=a.estimate)
         runs.append(r)
         print(
             f"V = {v:+.2f}: v = {r['v']:+.8f} (closed form {r['v_closed_form']:+.8f}), "
@@ -152,11 +156,12 @@ def main() -> None:
         f"whole set (relax + {len(runs)} drives to t = {t_end:g}): {cpu:.1f} s CPU "
         f"({total:.1f} s wall; goal <= 60 s on one core)"
     )
-    res = {"load": load, "scheme": a.scheme, "tol": a.tol, "t_end": t_end, "relax": rel}
+    res = {"load": load, "scheme": a.scheme, "tol": a.tol, "estimate": a.estimate}
+    res.update(t_end=t_end, relax=rel)
     res.update(runs=runs, total_seconds=total, total_cpu_seconds=cpu)
     if a.ref_steps:
         n = a.ref_steps
-        fast = drive(ctx, a.scheme, a.tol, 0.5, t_end, spins, max_steps=n)
+        fast = drive(ctx, a.scheme, a.tol, 0.5, t_end, spins, max_steps=n, estimate=a.estimate)
         ref = drive(ctx, "reference", a.tol, 0.5, t_end, spins, max_steps=n)
         ratio = ref["cpu_seconds"] / fast["cpu_seconds"]
         print(

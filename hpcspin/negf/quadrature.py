@@ -138,25 +138,6 @@ class QuadResult:
     breakpoints: list = field(default_factory=list)
 
 
-def _tail_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tables of the calibrated estimate (see :func:`calibrated_error`).
-
-    Returns:
-        (inverse Legendre-Vandermonde matrix at the 15 nodes, least-squares fit of
-        (log amplitude, log rate) on degrees 7..14, |K15 error| of P_k for k = 23..).
-    """
-    from numpy.polynomial import legendre
-
-    inv = np.linalg.inv(legendre.legvander(GK_NODES, 14))
-    ks = np.arange(7, 15, dtype=float)
-    fit = np.linalg.pinv(np.stack([np.ones_like(ks), ks], axis=1))
-    eye = np.eye(TAIL_DEGREES[1])
-    pk = np.array([legendre.legval(GK_NODES, eye[k]) for k in range(TAIL_DEGREES[1])])
-    ek = np.abs(pk[TAIL_DEGREES[0] :] @ GK_WEIGHTS)  # K15 error of P_k (k >= 23)
-    gk = np.abs(pk[14:] @ GAUSS_WEIGHTS)  # G7 error of P_k (k >= 14)
-    return inv, fit, ek, gk
-
-
 #: Legendre degrees summed by the calibrated estimate (K15 integrates up to 22 exactly).
 TAIL_DEGREES = (23, 90)
 #: Calibration of the extrapolated tail (measured: the plain extrapolation is 2-12x
@@ -164,15 +145,41 @@ TAIL_DEGREES = (23, 90)
 TAIL_FACTOR = 0.25
 #: Share rate^UNRESOLVED_POWER of |K - G| kept as a floor (see calibrated_error).
 UNRESOLVED_POWER = 10
-_TAIL = None
+#: Components per interval that the calibrated estimate examines (largest |K - G|).
+CALIBRATED_TOP = 4
+_TAIL: dict = {}
 
 
-def _horner(coef: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """sum_j coef_j r^j, elementwise in r."""
-    out = np.zeros_like(r)
-    for c in coef[::-1]:
-        out = out * r + c
-    return out
+def _tail_tables() -> dict:
+    """Tables of the calibrated estimate (see :func:`calibrated_error`), built once.
+
+    ``coef``: rows 6..14 of the map from the 15 node values to Legendre coefficients;
+    ``fit``: least squares of (log amplitude, log rate) on degrees 7..14; ``r``,
+    ``k15``, ``g7``: sum_k r^k |Q(P_k)| on a grid of rates r in [0, 1], for the K15
+    (k = 23..89) and G7 (k = 14..89) errors of the Legendre polynomials P_k.
+    """
+    if _TAIL:
+        return _TAIL
+    from numpy.polynomial import legendre
+
+    inv = np.linalg.inv(legendre.legvander(GK_NODES, 14))
+    ks = np.arange(7, 15, dtype=float)
+    eye = np.eye(TAIL_DEGREES[1])
+    pk = np.array([legendre.legval(GK_NODES, eye[k]) for k in range(TAIL_DEGREES[1])])
+    r = np.linspace(0.0, 1.0, 4097)
+    powers = r[:, None] ** np.arange(TAIL_DEGREES[1])[None, :]
+    ek = np.zeros(TAIL_DEGREES[1])
+    ek[TAIL_DEGREES[0] :] = np.abs(pk[TAIL_DEGREES[0] :] @ GK_WEIGHTS)
+    gk = np.zeros(TAIL_DEGREES[1])
+    gk[14:] = np.abs(pk[14:] @ GAUSS_WEIGHTS)
+    _TAIL.update(
+        coef=inv[6:15],
+        fit=np.linalg.pinv(np.stack([np.ones_like(ks), ks], axis=1)),
+        r=r,
+        k15=powers @ ek,
+        g7=powers @ gk,
+    )
+    return _TAIL
 
 
 def calibrated_error(vals: np.ndarray, half: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -182,38 +189,47 @@ def calibrated_error(vals: np.ndarray, half: np.ndarray, d: np.ndarray) -> np.nd
     interpolant. For an integrand analytic near the interval they decay geometrically,
     |a_k| ~ A r^k; A and r are fitted (least squares of log max(|a_k|, |a_k-1|) on
     k = 7..14, the envelope bridging the zeros of symmetric parts), and the K15 error
-    is the extrapolated tail sum_k A r^k |K15(P_k)| over k = 23..89 (the rule is exact
-    below degree 23). Intervals whose coefficients do not decay (r > UNRESOLVED_RATE)
-    keep |K - G| (``d``), as do values at the rounding level. Measured against true
-    errors in docs/negf.md.
+    is TAIL_FACTOR times the extrapolated tail sum_k A r^k |K15(P_k)| (k = 23..89; the
+    rule is exact below degree 23). The same model predicts the G7 error; where the
+    measured one (``d``) is larger, the estimate is scaled up by the excess. It never
+    exceeds ``d``, keeps at least d r^UNRESOLVED_POWER (slowly decaying coefficients:
+    a barely resolved resonance, where K15 is hardly better than G7) and a rounding
+    floor. Measured against true errors in docs/negf.md.
 
     Args:
         vals: (n, 15, M) integrand values at the nodes.
         half: (n,) half widths.
         d: (n, M) |K15 - G7|.
     """
-    global _TAIL
-    if _TAIL is None:
-        _TAIL = _tail_tables()
-    inv, fit, ek, gk = _TAIL
-    a = np.abs(np.einsum("kj,ijm->ikm", inv, vals)) * half[:, None, None]
-    env = np.maximum(a[:, 6:14], a[:, 7:15])
-    y = np.log(env + 1e-300)
-    amp = np.exp(np.einsum("k,ikm->im", fit[0], y))
-    rate = np.minimum(np.exp(np.einsum("k,ikm->im", fit[1], y)), 1.0)
-    tail, gauss = _horner(ek, rate), _horner(gk, rate)
-    est = TAIL_FACTOR * amp * rate ** TAIL_DEGREES[0] * tail
-    # The same model predicts the G7 error; where the measured one is larger, the
-    # interval holds more than the fitted decay shows: scale up by the excess.
-    model_d = amp * rate**14 * gauss
+    tab = _tail_tables()
+    a = np.abs(np.matmul(tab["coef"], vals)) * half[:, None, None]  # degrees 6..14
+    y = np.log(np.maximum(a[:, :-1], a[:, 1:]) + 1e-300)  # envelope on degrees 7..14
+    lin = np.matmul(tab["fit"], y)
+    amp, rate = np.exp(lin[:, 0]), np.minimum(np.exp(lin[:, 1]), 1.0)
+    est = TAIL_FACTOR * amp * np.interp(rate, tab["r"], tab["k15"])
+    model_d = amp * np.interp(rate, tab["r"], tab["g7"])
     with np.errstate(divide="ignore", invalid="ignore"):
         excess = np.where(model_d > 0, d / model_d, 1.0)
     est = np.minimum(est * np.maximum(excess, 1.0), d)
-    # Slowly decaying coefficients leave few decades to fit: there the K15 error can
-    # be close to the G7 error (a barely resolved resonance), so part of d is kept.
     est = np.maximum(est, d * rate**UNRESOLVED_POWER)
     floor = 50 * np.finfo(float).eps * half[:, None] * np.abs(vals).max(axis=1)
     return np.maximum(est, floor)
+
+
+def _calibrated_max(vals: np.ndarray, half: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Per-interval max of :func:`calibrated_error` over a few components.
+
+    The CALIBRATED_TOP components of largest |K - G| of each interval are examined.
+    Every component of the window integrand is built from the same Green's function
+    and Fermi functions, so all share the poles that set the decay rate; the largest
+    K15 error sits with the largest G7 errors. Examining a few keeps the estimate's
+    cost far below the kernel's (all 4N + 8 components cost as much as the kernel).
+    """
+    if d.shape[1] > CALIBRATED_TOP:
+        idx = np.argpartition(d, -CALIBRATED_TOP, axis=1)[:, -CALIBRATED_TOP:]
+        vals = np.take_along_axis(vals, idx[:, None, :], axis=2)
+        d = np.take_along_axis(d, idx, axis=1)
+    return calibrated_error(vals, half, d).max(axis=1)
 
 
 def _error_estimate(vals, kr, gr, half, estimate: str) -> np.ndarray:
@@ -222,7 +238,7 @@ def _error_estimate(vals, kr, gr, half, estimate: str) -> np.ndarray:
     if estimate == "strict":
         return d.max(axis=1)
     if estimate == "calibrated":
-        return calibrated_error(vals, half, d).max(axis=1)
+        return _calibrated_max(vals, half, d)
     # QUADPACK qk15: resasc = int |f - mean f|; err = resasc min(1, (200 d / resasc)^1.5).
     mean = kr / (2 * half[:, None])
     resasc = np.einsum("j,ijm->im", GK_WEIGHTS, np.abs(vals - mean[:, None, :])) * half[:, None]
