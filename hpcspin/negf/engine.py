@@ -248,7 +248,12 @@ class NEGFEngine:
         band = None if self.leads.energy_independent else self.leads.band_bounds()
         temp = self.params.temperature
         extra = {"init_spacing": CALIBRATED_SPACING} if self.estimate == "calibrated" else {}
-        window = plan_window(mu_l, mu_r, temp, self.tol, self._band_edges(), band, **extra)
+        plan_key = (mu_l, mu_r, temp, self.tol, self.estimate)
+        window = warm.window_plan(plan_key) if warm is not None else None
+        if window is None:  # spin-independent: a warm-started sequence plans it once
+            window = plan_window(mu_l, mu_r, temp, self.tol, self._band_edges(), band, **extra)
+            if warm is not None:
+                warm.remember_plan(plan_key, window)
         if not window:
             return window
         grid = warm.grid_for(key, len(window)) if warm is not None else None

@@ -320,9 +320,10 @@ def _gk_block(func, blk: list, estimate: str):
     b = np.array([it[2] for it in blk])
     half = 0.5 * (b - a)
     u = (0.5 * (a + b))[:, None] + half[:, None] * GK_NODES[None, :]
-    vals = np.concatenate(
-        [func(seg, u[i0:i1].ravel()).reshape(i1 - i0, 15, -1) for seg, i0, i1 in _segment_runs(blk)]
-    )
+    parts = [
+        func(seg, u[i0:i1].ravel()).reshape(i1 - i0, 15, -1) for seg, i0, i1 in _segment_runs(blk)
+    ]
+    vals = parts[0] if len(parts) == 1 else np.concatenate(parts)  # no copy of one run
     kr = np.einsum("j,ijm->im", GK_WEIGHTS, vals) * half[:, None]
     gr = np.einsum("j,ijm->im", GAUSS_WEIGHTS, vals) * half[:, None]
     return kr, _error_estimate(vals, kr, gr, half, estimate)

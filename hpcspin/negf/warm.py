@@ -17,7 +17,7 @@ rank count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -45,6 +45,21 @@ class WarmStart:
     reused: int = 0
     counts: dict = field(default_factory=lambda: {"cold": 0, "warm": 0})
     _was_cold: bool = True
+    _plan: tuple | None = None
+
+    def window_plan(self, key: tuple) -> list | None:
+        """Copies of the window segments remembered under ``key`` (or None).
+
+        The window plan depends on the bias, mu, temperature and tol only, never on the
+        spins: a sequence plans it once (:meth:`remember_plan`).
+        """
+        if self._plan is None or self._plan[0] != key:
+            return None
+        return [replace(seg) for seg in self._plan[1]]
+
+    def remember_plan(self, key: tuple, segments: list) -> None:
+        """Keep copies of freshly planned window segments (before seeds are added)."""
+        self._plan = (key, [replace(seg) for seg in segments])
 
     def grid_for(self, key: tuple, n_segments: int) -> list | None:
         """Breakpoints to start from, or None for a cold start."""
