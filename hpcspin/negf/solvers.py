@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from hpcspin.errors import HpcspinError
-from hpcspin.negf import kernels
+from hpcspin.negf import kernels, strip_kernels
 from hpcspin.negf.observables import chain_injected_pauli, end_currents
 from hpcspin.negf.rgf import chain_column0_rows, rgf_column0, rgf_diagonal, scalar_coupling
 from hpcspin.negf.solver_base import _REGISTRY, Solver, register
@@ -63,9 +63,14 @@ class RGFSolver(Solver):
         super().__init__(system, comm, **kwargs)
         self.coupling = scalar_coupling(system.v) if system.block == 2 else None
         self.compiled = bool(compiled) and kernels.AVAILABLE and self.coupling is not None
+        # Strips (b = 2W > 2): the compiled block recursions of strip_kernels.
+        self.strip = bool(compiled) and strip_kernels.AVAILABLE and system.block > 2
 
     def pole_terms(self, z, weight) -> np.ndarray:
         """As :meth:`Solver.pole_terms`; compiled for chains when enabled."""
+        if self.strip:
+            sl, sr = self.system.self_energies(z)
+            return strip_kernels.pole_sum(self.system.hd, self.system.v, z, sl, sr, weight)
         if not self.compiled:
             return super().pole_terms(z, weight)
         s = self.system
@@ -90,6 +95,8 @@ class RGFSolver(Solver):
     def window_terms(self, energies, gam_l, gam_r, weight) -> np.ndarray:
         """As :meth:`Solver.window_terms`; fused for chains (row layout, real arrays)."""
         s = self.system
+        if self.strip:
+            return self.window_from_parts(self.window_parts(energies, gam_l, gam_r, weight))
         if s.block != 2 or scalar_coupling(s.v) is None:  # not a chain: the generic path
             return super().window_terms(energies, gam_l, gam_r, weight)
         e = np.atleast_1d(np.asarray(energies, dtype=complex))
@@ -130,14 +137,18 @@ class RGFSolver(Solver):
 
     def window_parts(self, energies, gam_l, gam_r, weight):
         """Spin-independent kernel inputs of :meth:`window_terms` (None: not compiled)."""
-        if not self.compiled:
+        if not (self.compiled or self.strip):
             return None
         e = np.atleast_1d(np.asarray(energies, dtype=complex))
         sl, sr = self.system.self_energies(e)
+        if self.strip:
+            return strip_kernels.window_parts(e, sl, sr, gam_l, gam_r, weight)
         return self._parts(e, sl, sr, gam_l, gam_r, weight)
 
     def window_from_parts(self, parts) -> np.ndarray:
         """:meth:`window_terms` from :meth:`window_parts` of the same energies."""
+        if self.strip:
+            return strip_kernels.window_from_parts(self.system.hd, self.system.v, parts)
         return kernels.window_rows(self.system.hd, self.coupling, parts)
 
 
