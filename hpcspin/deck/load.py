@@ -407,6 +407,10 @@ def _file_checks(cfg: RunConfig) -> list[str]:
         need("spins", "file", cfg.spins.file, "initial = 'file'")
     if task == "train":
         need("train", "dataset", cfg.train.dataset, "the training data")
+        for extra in cfg.train.extra_datasets:
+            need("train", "extra_datasets", extra, "more training data")
+        if cfg.train.init_model:
+            need("train", "init_model", cfg.train.init_model, "the model to continue")
     if task == "datagen" and cfg.datagen.snapshot_share > 0 and cfg.datagen.snapshots:
         need("datagen", "snapshots", cfg.datagen.snapshots, "snapshot_share > 0")
     if task == "dynamics" and cfg.dynamics.forces == "ml":

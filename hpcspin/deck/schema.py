@@ -201,6 +201,19 @@ class TrainSection:
     """``[train]``: fitting the model to a dataset."""
 
     dataset: str = opt("dataset.h5", doc="training dataset (from the datagen task)", kind=str)
+    extra_datasets: tuple = opt(
+        [],
+        doc="further datasets of the same system appended to dataset (e.g. NEGF labels "
+        "of configurations flagged during dynamics: active learning)",
+        kind=tuple,
+        item=str,
+    )
+    init_model: str = opt(
+        "",
+        doc="model file of the deck's architecture to continue training from (e.g. with "
+        "new data: active learning); empty: random initial weights",
+        kind=str,
+    )
     epochs: int = opt(300, doc="maximum epochs", kind=int, ge=1)
     lr: float = opt(3e-3, doc="initial learning rate", kind=float, gt=0)
     batch_size: int = opt(8, doc="configurations per batch (over all ranks)", kind=int, ge=1)

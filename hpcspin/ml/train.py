@@ -60,6 +60,8 @@ class TrainConfig:
             True when the run must stop now (it must give the same answer on every rank,
             e.g. an allreduce of a signal flag); the checkpoint is written, then
             :class:`hpcspin.errors.RunInterrupted` is raised.
+        init_state: state dict of a model of the same spec to start from, scales
+            included (continued training, e.g. after adding data); None: random weights.
     """
 
     epochs: int = 200
@@ -81,6 +83,7 @@ class TrainConfig:
     fresh_on_mismatch: bool = False
     log_interval: float = 10.0
     interrupt: object = None
+    init_state: dict | None = None
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -454,6 +457,8 @@ def train_model(
     )
     train_idx, val_idx = split_configs(data.n, cfg.val_fraction, cfg.seed)
     _set_scales(model, data, train_idx)
+    if cfg.init_state is not None:  # continued training starts from the given model
+        model.load_state_dict(cfg.init_state, strict=True)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     run = _Run(model, opt, _make_scheduler(opt, cfg), _State(), data, spec, cfg, fp, comm)
     _resume(run)

@@ -36,9 +36,12 @@ log = get_logger("train")
 
 
 def _load(cfg: RunConfig, lattice: Lattice, comm: MPI.Comm) -> dict:
-    from hpcspin.io.dataset import read_dataset
+    from hpcspin.io.dataset_union import read_datasets
 
-    data = agree(comm, read_dataset, cfg.train.dataset)  # every rank reads the same file
+    paths = [cfg.train.dataset, *cfg.train.extra_datasets]  # extra: appended rows
+    data = agree(comm, read_datasets, paths)  # every rank reads the same files
+    if len(paths) > 1:
+        log.info("training on the union %s", ", ".join(f"{p} ({n})" for p, n in data["sources"]))
     n = data["spins"].shape[0]
     if n == 0:
         raise collective_error(
@@ -158,7 +161,25 @@ def _check_output(cfg: RunConfig, ctx: ParallelContext, restart: str | None) -> 
         raise collective_error(problem)
 
 
-def _train_config(cfg: RunConfig, separate: bool, interrupt: Callable[[], bool]) -> TrainConfig:
+def _init_state(cfg: RunConfig, spec: ModelSpec, lattice: Lattice, comm: MPI.Comm) -> dict | None:
+    """Weights of ``[train] init_model`` (a model of the deck's spec), or None."""
+    from hpcspin.ml import load_model
+
+    path = cfg.train.init_model
+    if not path:
+        return None
+    model = agree(comm, load_model, path, lattice)
+    if model.spec != spec:
+        raise collective_error(
+            f"[train] init_model = {path!r}: its spec {model.spec.to_dict()} differs from "
+            f"the deck's [model] {spec.to_dict()} (continue only a model of this architecture)"
+        )
+    return model.state_dict()
+
+
+def _train_config(
+    cfg: RunConfig, separate: bool, interrupt: Callable[[], bool], init_state: dict | None = None
+) -> TrainConfig:
     from hpcspin.ml.train import TrainConfig
 
     tr = cfg.train
@@ -176,6 +197,7 @@ def _train_config(cfg: RunConfig, separate: bool, interrupt: Callable[[], bool])
         fresh_on_mismatch=cfg.output.resume == "matching",
         log_interval=cfg.output.progress_interval,
         interrupt=interrupt,
+        init_state=init_state,
     )
 
 
@@ -216,6 +238,7 @@ def _save(
     extra = {
         "deck": cfg.deck_text,
         "dataset": cfg.train.dataset,
+        **({"extra_datasets": list(cfg.train.extra_datasets)} if cfg.train.extra_datasets else {}),
         "train_seconds": wall,
         "n_ranks": ctx.size,
     }
@@ -246,7 +269,8 @@ def run(cfg: RunConfig, ctx: ParallelContext, restart: str | None = None) -> Non
     fields, fields_eq, separate = _targets(cfg, data)
     neq_weight = _neq_weight(cfg, data, separate)
     _check_output(cfg, ctx, restart)
-    tcfg = _train_config(cfg, separate, lambda: _stop_requested(ctx, flag))
+    init = _init_state(cfg, spec, lattice, ctx.comm)
+    tcfg = _train_config(cfg, separate, lambda: _stop_requested(ctx, flag), init)
     log.info(
         "training head %s (radius %g, hidden %s, globals %s) on %d configurations of "
         "%d sites; targets: %s",
