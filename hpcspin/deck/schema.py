@@ -124,6 +124,15 @@ class NegfSection:
         kind=str,
         choices=("strict", "calibrated"),
     )
+    eta: float = opt(
+        0.0,
+        doc="broadening of the centre in t: H -> H - i eta (electrons relax at rate 2 eta/hbar "
+        "to a bath at the right lead's distribution); 0 = the exact steady state (docs/negf.md)",
+        kind=float,
+        ge=0.0,
+        lt=0.5,
+        hint="0 (default, exact) or a small rate such as 1e-4; it must stay far below T_el and V",
+    )
 
 
 @dataclass(frozen=True)

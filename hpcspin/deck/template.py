@@ -52,6 +52,7 @@ UNITS: dict[str, str] = {
     "negf.transmission_range": _E,
     "negf.transmission_points": _1,
     "negf.ranks_per_solve": "ranks",
+    "negf.eta": "t (energy; relaxation rate 2 eta / hbar)",
     "model.radius": _A,
     "model.rows": "rows",
     "model.pair_cutoff": _A,

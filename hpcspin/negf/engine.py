@@ -122,6 +122,8 @@ class NEGFEngine:
             warm starts for callers that pass a :class:`WarmStart`); see docs/negf.md.
         estimate: window error estimate: "strict" (|K15 - G7|, conservative) or
             "calibrated" (extrapolated K15 error, coarser first grid; docs/negf.md).
+        eta: broadening of the centre, H -> H - i eta (>= 0; 0: the exact steady state;
+            docs/negf.md, broadening eta).
     """
 
     def __init__(
@@ -139,8 +141,12 @@ class NEGFEngine:
         solver_options: dict | None = None,
         scheme: str = "reference",
         estimate: str = "strict",
+        eta: float = 0.0,
     ):
         self.lattice = lattice
+        if not eta >= 0:
+            raise HpcspinError(f"eta = {eta}: must be >= 0")
+        self.eta = float(eta)
         self.params = electrons or ElectronParams()
         if not 0 < tol < 1e-1:
             raise HpcspinError(f"tol = {tol}: must lie in (0, 0.1)")
@@ -178,7 +184,7 @@ class NEGFEngine:
     def system(self, spins) -> OpenSystem:
         """The open system of one spin configuration."""
         p = self.params
-        return OpenSystem(self.lattice, spins, self.leads, p.t, p.J, p.onsite)
+        return OpenSystem(self.lattice, spins, self.leads, p.t, p.J, p.onsite, eta=self.eta)
 
     def make_solver(self, system):
         """A solver instance of the configured backend for ``system``."""
@@ -240,7 +246,9 @@ class NEGFEngine:
             system.spectral_bounds(),
             self.tol,
             method=self.eq_method,
-            wide_band=self.leads.energy_independent,
+            # eta > 0 gives every state Lorentzian tails, as wide-band leads do: the
+            # contour with a real-axis tail below the spectrum (poles would cut them off).
+            wide_band=self.leads.energy_independent or self.eta > 0,
         )
 
     def _plan_window(self, system, mu_l, mu_r, warm, key) -> list:
@@ -311,9 +319,20 @@ class NEGFEngine:
             converged=q.converged,
             grid=q.breakpoints[len(eq.segments) :],
         )
-        if not q.converged:
+        if not q.converged:  # the point budget (max_rounds) ran out: say what and where
             log.warning(
-                "NEGF quadrature not converged: error estimate %.3g > tol %.3g", q.error, self.tol
+                "NEGF quadrature not converged: %s lattice %d x %d, V = %.6g, mu = %.6g, "
+                "eta = %.3g: error estimate %.3g > tol %.3g after %d points in %d rounds",
+                self.lattice.kind,
+                self.lattice.length,
+                self.lattice.width,
+                mu_l - mu_r,
+                0.5 * (mu_l + mu_r),
+                self.eta,
+                q.error,
+                self.tol,
+                q.n_points,
+                q.rounds,
             )
         return total + q.value, err + q.error, npts + q.n_points, info
 

@@ -183,19 +183,48 @@ def _bracketed_roots(hp: _HermitianPart, lo: float, hi: float) -> list[tuple[flo
     return roots
 
 
+#: Step (in t) of the central difference for d Sigma / dE in :func:`_polish`.
+SIGMA_STEP = 1e-8
+
+
+def _linearised_band(system, ab, kd: int, lam: complex):
+    """H + Sigma(E) + (lambda - E) Sigma'(E) at E = Re lambda (general band), and Sigma'.
+
+    Near a pole of width 1e-9 the self-energy is linear in E to round-off, so the pole
+    of this matrix is the Lorentzian the real axis sees (position and width), also
+    next to a lead threshold where Sigma' is large (fixed-point iteration on Sigma(Re
+    lambda) alone does not converge there).
+    """
+    e = lam.real
+    z = np.array([e, e - SIGMA_STEP, e + SIGMA_STEP])
+    sl, sr = system.self_energies(z)
+    dl = (sl[2] - sl[1]) / (2 * SIGMA_STEP)
+    dr = (sr[2] - sr[1]) / (2 * SIGMA_STEP)
+    d = lam - e
+    return _effective_band(ab, kd, system.block, sl[0] + d * dl, sr[0] + d * dr), dl, dr
+
+
 def _polish(system, ab, kd: int, lam: complex, x: np.ndarray) -> complex | None:
-    """Inverse iteration on H + Sigma(Re lambda) from a first-order pole; None if it fails."""
+    """Newton-like inverse iteration for the pole of the linearised H + Sigma; None if it fails.
+
+    Each step: the Rayleigh quotient rho0 of H + Sigma(E) and rho1 of Sigma'(E) (E = Re
+    lambda) give the pole of the linearised problem, lambda = (rho0 - E rho1) / (1 - rho1).
+    """
     b = system.block
-    full = None
     for _ in range(REFINE_STEPS):
-        sl, sr = system.self_energies(np.array([lam.real]))
-        full = _effective_band(ab, kd, b, sl[0], sr[0])
+        full, dl, dr = _linearised_band(system, ab, kd, lam)
         x = _solve_shifted(full, kd, lam, x)
-        new = complex(np.vdot(x, _band_matvec(full, kd, x)))
-        done = abs(new - lam) < 1e-3 * abs(new.imag) + 1e-15
+        e = lam.real
+        rho = complex(np.vdot(x, _band_matvec(full, kd, x))) - (lam - e) * (
+            complex(np.vdot(x[:b], dl @ x[:b]) + np.vdot(x[-b:], dr @ x[-b:]))
+        )  # <x|H + Sigma(E)|x>
+        rho1 = complex(np.vdot(x[:b], dl @ x[:b]) + np.vdot(x[-b:], dr @ x[-b:]))
+        new = (rho - e * rho1) / (1.0 - rho1)
+        done = abs(new - lam) < 1e-4 * abs(new.imag) + 1e-15
         lam = new
         if done:
             break
+    full = _linearised_band(system, ab, kd, lam)[0]
     r = np.linalg.norm(_band_matvec(full, kd, x) - lam * x)
     return lam if r < 1e-10 * max(1.0, float(np.abs(full).max())) else None
 

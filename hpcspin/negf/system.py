@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from hpcspin.hamiltonian.sd import sd_matrix, slice_blocks
 from hpcspin.negf.leads import Leads, gamma_of
@@ -18,9 +19,12 @@ class OpenSystem:
         t: central hopping.
         J: s-d exchange.
         onsite: on-site energies (scalar, (N,) or None).
+        eta: broadening of the centre: H -> H - i eta (docs/negf.md, broadening eta).
     """
 
-    def __init__(self, lattice, spins, leads: Leads, t: float = 1.0, J: float = 2.0, onsite=None):
+    def __init__(
+        self, lattice, spins, leads: Leads, t: float = 1.0, J: float = 2.0, onsite=None, eta=0.0
+    ):
         self.lattice, self.leads = lattice, leads
         self.t, self.J, self.onsite = float(t), float(J), onsite
         self.spins = np.asarray(spins, dtype=float)
@@ -28,6 +32,9 @@ class OpenSystem:
         self.n_sites = lattice.n_sites
         self.n_slices = lattice.length
         self.block = 2 * lattice.width
+        self.eta = float(eta)
+        if self.eta:  # eta = 0 leaves every array (and result) as it was
+            self.hd = self.hd - 1j * self.eta * np.eye(self.block)[None]
 
     def self_energies(self, z) -> tuple[np.ndarray, np.ndarray]:
         """(Sigma_L, Sigma_R), each (n, b, b), on slice 0 and slice L-1."""
@@ -40,7 +47,8 @@ class OpenSystem:
 
     def matrix(self):
         """Central Hamiltonian as a scipy.sparse CSR matrix (2N x 2N)."""
-        return sd_matrix(self.lattice, self.spins, self.t, self.J, self.onsite)
+        h = sd_matrix(self.lattice, self.spins, self.t, self.J, self.onsite)
+        return h - 1j * self.eta * sp.identity(h.shape[0], format="csr") if self.eta else h
 
     def spectral_bounds(self) -> tuple[float, float]:
         """Gershgorin bounds of the whole (leads + centre) spectrum, bound states included."""

@@ -77,6 +77,7 @@ def negf_engine_from(cfg: RunConfig, lattice: Lattice, comm: MPI.Comm | None = N
         groups=groups,
         scheme=cfg.negf.scheme,
         estimate=cfg.negf.estimate,
+        eta=cfg.negf.eta,
     )
 
 

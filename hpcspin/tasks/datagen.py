@@ -125,7 +125,9 @@ def fingerprint_data(cfg: RunConfig, comm: MPI.Comm | None = None) -> dict:
         "seed": cfg.run.seed,
         "lattice": dataclasses.asdict(cfg.lattice),
         "electrons": electrons,
-        "negf": {"solver": cfg.negf.solver, "tol": cfg.negf.tol},
+        # eta only when set: datasets of the exact setting keep their fingerprints
+        "negf": {"solver": cfg.negf.solver, "tol": cfg.negf.tol}
+        | ({"eta": cfg.negf.eta} if cfg.negf.eta else {}),
         "datagen": _plain(datagen),
         "sampler": sampler_settings(cfg, comm).to_dict(),
     }
@@ -402,6 +404,17 @@ class _Generation:
             row[ds.FIELD_EQ] = np.asarray(eq.field)
             err = max(err, getattr(eq, "error_estimate", np.nan))
         row[ds.NEGF_ERROR] = float(err)
+        if err > self.engine.tol:  # the point budget ran out (the engine logs the details)
+            log.warning(
+                "datagen: configuration %d (kind %s, V = %.6g): NEGF error estimate %.3g > "
+                "tol %.3g, recorded in %s",
+                k,
+                s.kind,
+                s.bias,
+                err,
+                self.engine.tol,
+                ds.NEGF_ERROR,
+            )
         return row
 
     def summary(self, path: str, wall: float) -> None:
