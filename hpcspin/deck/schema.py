@@ -188,6 +188,14 @@ class ModelSection:
         doc="strips with a bias input: build in the inversion with V -> -V (v(-V) = -v(V))",
         kind=bool,
     )
+    eq_radius: float = opt(
+        0.0,
+        doc="with drive_symmetry: radius of a plain window for the E head alone (0: the "
+        "model's window; a small one makes training cheaper)",
+        kind=float,
+        ge=0.0,
+        le=8.0,
+    )
     file: str = opt(
         "model.pt", doc="model file (written by train, read by dynamics/validate)", kind=str
     )

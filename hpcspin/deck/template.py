@@ -56,6 +56,7 @@ UNITS: dict[str, str] = {
     "model.radius": _A,
     "model.rows": "rows",
     "model.pair_cutoff": _A,
+    "model.eq_radius": _A,
     "model.hidden": "neurons",
     "train.epochs": _1,
     "train.lr": _1,

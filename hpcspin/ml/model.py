@@ -60,6 +60,9 @@ class ModelSpec:
             :mod:`hpcspin.ml.strip`).
         rows: "columns" design: largest row offset of the window.
         pair_cutoff: "columns" design: largest distance of a non-centre pair feature.
+        eq_radius: with drive_symmetry: radius of a plain window for the E head alone
+            (0: the E head sees the model's window). The equilibrium field is local;
+            training differentiates the E head twice, so a small window is cheap.
         drive_symmetry: strips with a "bias" input: average over the drive group
             (inversion with V -> -V, and the y mirror), so v(-V) = -v(V) holds by
             construction (:mod:`hpcspin.ml.strip`).
@@ -80,6 +83,7 @@ class ModelSpec:
     rows: int = 0
     pair_cutoff: float = 1.0
     drive_symmetry: bool = False
+    eq_radius: float = 0.0
 
     def __post_init__(self):
         if self.head not in HEAD_TERMS:

@@ -29,8 +29,12 @@ from functools import cached_property
 
 import numpy as np
 import torch
+from torch import nn
 
-from hpcspin.ml.descriptors import _TOL, Window, _parity
+from hpcspin.ml.descriptors import _TOL, Window, _parity, basis, features, gather_window
+from hpcspin.ml.fields import potentials_to_fields
+from hpcspin.ml.heads import MLP
+from hpcspin.ml.kernels import grid_basis, grid_features
 from hpcspin.ml.model import ForceModel, register_design, register_drive_class
 
 #: Name of the long-window design in ``ModelSpec.design``.
@@ -147,12 +151,24 @@ class DriveSymmetricModel(ForceModel):
         if spec.kind == "chain":
             raise ValueError("drive_symmetry is for strips; chains use chain_mirror")
         self.fused = False  # the analytic path averages over one mirror only
+        self.eq_window = None
+        if spec.eq_radius > 0:  # the E head on its own (small) window, no global inputs
+            self.eq_window = Window(spec.kind, spec.eq_radius, spec.triple_cutoff)
+            if any(a > b for a, b in zip(self.eq_window.reach, self.window.reach)):
+                raise ValueError(f"eq_radius {spec.eq_radius} reaches beyond the window")
+            nf = self.eq_window.n_features(0)
+            self.energy_net = MLP(nf, spec.hidden, 1, self.dtype)
 
-    def _group_tensors(self, device):
-        """[(feature perm, sign, basis inverse perm, sign)] of each group element."""
-        key = ("drive", str(device))
+    def _group_tensors(self, device, eq=False):
+        """[(feature perm, sign, basis inverse perm, sign)] of each group element.
+
+        With ``eq`` those of the E head's own window (no globals).
+        """
+        key = ("drive", eq, str(device))
         if key not in self._cache:
             w, names = self.window, self.spec.globals
+            if eq:
+                w, names = self.eq_window, ()
             out = []
             # without the y mirror (symmetrize = False) the group is {1, I}
             group = [e for e in DRIVE_GROUP if self.spec.symmetrize or e[0] == e[1]]
@@ -170,17 +186,24 @@ class DriveSymmetricModel(ForceModel):
             self._cache[key] = out
         return self._cache[key]
 
-    def site_terms(self, d, vbasis=None, vec_grad=False):
-        """Site terms averaged over the drive group (see :meth:`ForceModel.site_terms`)."""
+    def site_terms(self, d, vbasis=None, vec_grad=False, d_eq=None):
+        """Site terms averaged over the drive group (see :meth:`ForceModel.site_terms`).
+
+        ``d_eq``: descriptors of the E head's own window (with ``eq_radius``).
+        """
         m = d.shape[0]
         group = self._group_tensors(d.device)
         d = torch.cat([d[:, fp] * fs for fp, fs, _, _ in group], 0)
-        gate, d_eq = None, d
+        gate, own_eq = None, d_eq
+        d_eq = d
         if self._bias_col is not None:
             gate = d[:, self._bias_col]  # the reversed copies carry -V
             keep = torch.ones(d.shape[1], dtype=d.dtype, device=d.device)
             keep[self._bias_col] = 0.0
             d_eq = d * keep
+        if own_eq is not None:
+            eq_group = self._group_tensors(d.device, eq=True)
+            d_eq = torch.cat([own_eq[:, fp] * fs for fp, fs, _, _ in eq_group], 0)
         out = {}
         for t in self.terms:
             net, scale = getattr(self, t.net), getattr(self, t.scale)
@@ -192,6 +215,43 @@ class DriveSymmetricModel(ForceModel):
             elif vbasis is not None:
                 out[t.name] = self._drive_vector(net, d, gate, vbasis, vec_grad, m) * scale
         return out
+
+    def _window_descriptors(self, w, sp, vp, block, need_vec):
+        """:meth:`ForceModel._descriptors` for the window ``w``."""
+        x0, ox, y0, oy = block
+        if sp.shape[0] * ox * oy < self.grid_kernel_min_sites:
+            win = gather_window(sp, w, x0, ox, y0, oy).reshape(-1, w.size, 3)
+            mw = gather_window(vp[..., None], w, x0, ox, y0, oy).reshape(-1, w.size)
+            vb = basis(win, w).permute(1, 2, 0) if need_vec else None
+            return features(win, mw, w), vb
+        spc = sp.permute(3, 0, 1, 2).contiguous()
+        vb = grid_basis(spc, w, x0, ox, y0, oy) if need_vec else None
+        return grid_features(spc, vp, w, x0, ox, y0, oy), vb
+
+    def _local(self, s, v, b, nx, ny, hx, hy, globals_, cg, want_pot):
+        """:meth:`ForceModel._local` with the E head on its own window (eq_radius)."""
+        if self.eq_window is None:
+            return super()._local(s, v, b, nx, ny, hx, hy, globals_, cg, want_pot)
+        rx, ry = self.window.reach
+        px, py = max(0, rx - hx), max(0, ry - hy)
+        sm = s * v[..., None]
+        sp = nn.functional.pad(sm, (0, 0, py, py, px, px))
+        vp = nn.functional.pad(v, (py, py, px, px))
+        ox, oy = nx - 2 * hx, ny - 2 * hy
+        block = (px + hx, ox, py + hy, oy)
+        d_eq, _ = self._window_descriptors(self.eq_window, sp, vp, block, False)
+        with torch.no_grad():  # the vector term is not differentiated by the spins
+            d, vb = self._window_descriptors(self.window, sp.detach(), vp, block, True)
+        if self.spec.globals:
+            glob = self.globals_tensor(globals_, b)
+            glob = glob[:, None, None, :].expand(b, ox, oy, glob.shape[1])
+            d = torch.cat([d, glob.reshape(b * ox * oy, -1)], 1)
+        w_own = v[:, hx : nx - hx, hy : ny - hy].reshape(-1)
+        t = self.site_terms(d, vb, cg, d_eq=d_eq)
+        res = potentials_to_fields(s, sm, t, self.terms, w_own, (b, hx, hy, oy), cg)
+        if not want_pot:
+            res.pop("E", None)
+        return res
 
     @staticmethod
     def _mean(x, m):

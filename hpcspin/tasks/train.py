@@ -136,6 +136,7 @@ def _spec_from(cfg: RunConfig, lattice: Lattice) -> ModelSpec:
         rows=m.rows if m.design == "columns" else 0,
         pair_cutoff=m.pair_cutoff,
         drive_symmetry=m.drive_symmetry and lattice.kind != "chain",
+        eq_radius=m.eq_radius if m.drive_symmetry and lattice.kind != "chain" else 0.0,
     )
 
 
