@@ -253,6 +253,8 @@ class NEGFEngine:
 
     def _plan_window(self, system, mu_l, mu_r, warm, key) -> list:
         """Window segments; resonance seeds on cold starts, the last grid on warm ones."""
+        if mu_l == mu_r:  # zero bias: no window (as plan_window), without its set-up
+            return []
         band = None if self.leads.energy_independent else self.leads.band_bounds()
         temp = self.params.temperature
         extra = {"init_spacing": CALIBRATED_SPACING} if self.estimate == "calibrated" else {}
