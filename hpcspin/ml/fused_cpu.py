@@ -158,8 +158,13 @@ class _Run:
         n = len(starts)
         j0 = np.arange(n) * length
         self.runs = np.stack([j0, starts, np.full(n, length), rb], axis=1).astype(np.int64)
-        self.cols = (starts[:, None] + np.arange(length)).reshape(-1)
-        self.colb = np.repeat(rb.astype(np.int64), length)
+        self.cols = None  # flat centre cell per column: only the vector term needs it
+        if any(term.kind == "vector" for term in model.terms):
+            self.cols = (starts[:, None] + np.arange(length)).reshape(-1)
+        if nb == 1:
+            self.colb = np.zeros(nb * ox * oy, np.int64)
+        else:
+            self.colb = np.repeat(rb.astype(np.int64), length)
         self.n = nb * ox * oy
         self.mir = _mirror(model, self.s.dtype)
         self.nets = _Nets(model, self.s.dtype)
