@@ -189,6 +189,13 @@ def velocity_report(cfg: RunConfig, out: str, jobs: list[Job], run_dir: RunDir) 
         "fit_window": [t_end / 2, t_end],
         "rows": rows,
     }
+    if width > 1 and ref:  # strips: torque balance and drive symmetry on the relaxed wall
+        from hpcspin.tasks.common import lattice_from
+        from hpcspin.tasks.validate_strip import relaxed_wall, strip_checks
+
+        report["strip_checks"] = strip_checks(
+            cfg, lattice_from(cfg), relaxed_wall(out, jobs, run_dir), biases
+        )
     write_json(os.path.join(out, keys.VELOCITY_JSON), report)
     _markdown(report, list(runs), os.path.join(out, keys.VELOCITY_MD))
     if cfg.output.plots:
@@ -227,6 +234,11 @@ def _markdown(report: dict, labels: list[str], path: str) -> None:
     )
     if notes:
         lines += ["", "Closed form not shown where it does not apply:", *[f"- {n}" for n in notes]]
+    if report.get("strip_checks"):
+        from hpcspin.tasks.validate_strip import strip_markdown
+
+        rows = report["strip_checks"]
+        lines += strip_markdown(rows, any(r["symmetry_residual"] is not None for r in rows))
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
 

@@ -1,0 +1,106 @@
+"""The wall experiment's NEGF checks on strips, for the validate task's velocity report.
+
+On the relaxed wall (the first frame of an NEGF-driven run), with single NEGF
+evaluations at +V and -V for every bias of the deck:
+
+* torque balance: the net torque sum_i S_i x H_i equals the spin current the wall
+  absorbs from the leads, (j^L - j^R)/2 (:func:`hpcspin.negf.observables.absorbed_spin_current`);
+* drive symmetry: H(-V) equals the image of H(V) under the strip's mirror (square) or
+  in-plane pi rotation (triangular) with a pi spin rotation
+  (:func:`hpcspin.negf.observables.drive_symmetry`);
+* v_T = T_z / (2 W (1 + alpha^2)): the velocity of a rigid wall that turns the net
+  z-torque into translation (W spins flip per column), the strip's counterpart of the
+  chain's I / (2 (1 + alpha^2)).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from hpcspin.deck.schema import RunConfig
+from hpcspin.io import keys
+from hpcspin.io.trajectory import read_trajectory
+from hpcspin.lattice import Lattice
+from hpcspin.log import get_logger
+
+log = get_logger("validate")
+
+
+def relaxed_wall(
+    out: str, jobs: list[tuple[str, str, float]], run_dir: Callable[[str, str, float], str]
+) -> np.ndarray | None:
+    """The relaxed wall: the first frame of the NEGF run at the largest |V| (None: none)."""
+    negf = sorted((abs(b), b) for label, _, b in jobs if label == "negf")
+    if not negf:
+        return None
+    path = os.path.join(run_dir(out, "negf", negf[-1][1]), keys.TRAJECTORY_FILE)
+    return np.asarray(read_trajectory(path)["spins"][0], float)
+
+
+def strip_checks(
+    cfg: RunConfig, lattice: Lattice, spins: np.ndarray, biases: Sequence[float]
+) -> list[dict]:
+    """Torque balance, drive symmetry and v_T at every |V| > 0 of ``biases``."""
+    from hpcspin.negf import NEGFEngine
+    from hpcspin.negf.observables import (
+        absorbed_spin_current,
+        drive_symmetry,
+        mirror_image,
+        net_torque,
+    )
+    from hpcspin.tasks.common import electron_params_from
+
+    eng = NEGFEngine(
+        lattice, electron_params_from(cfg, 0.0), tol=cfg.negf.tol, scheme=cfg.negf.scheme
+    )
+    sym = drive_symmetry(lattice, spins, tol=1e-5)
+    scale = 2 * lattice.width * (1 + cfg.dynamics.alpha**2)
+    rows = []
+    for v in sorted({abs(b) for b in biases if b != 0}):
+        rp, rm = eng.compute(spins, bias=v), eng.compute(spins, bias=-v)
+        t = net_torque(spins, rp.field)
+        a = absorbed_spin_current(rp.spin_current_left, rp.spin_current_right)
+        t_m = net_torque(spins, rm.field)
+        a_m = absorbed_spin_current(rm.spin_current_left, rm.spin_current_right)
+        row = {
+            "bias": v,
+            "current": rp.current,
+            "net_torque": t.tolist(),
+            "absorbed_spin_current": a.tolist(),
+            "balance_residual": float(max(np.abs(t - a).max(), np.abs(t_m - a_m).max())),
+            "torque_velocity": float(t[2] / scale),
+            "symmetry_residual": None,
+        }
+        if sym is not None:
+            row["symmetry_residual"] = float(np.abs(mirror_image(rp.field, *sym) - rm.field).max())
+        rows.append(row)
+    log.info("strip checks on the relaxed wall: %s", rows)
+    return rows
+
+
+def strip_markdown(rows: list[dict], symmetric: bool) -> list[str]:
+    """Markdown lines of the strip checks (appended to velocity.md)."""
+    lines = [
+        "",
+        "Strip checks on the relaxed wall (single NEGF evaluations at +V and -V):",
+        "",
+        "| abs(V) | T_z = sum (S x H)_z | absorbed (j^L - j^R)_z / 2 | balance residual "
+        "| symmetry residual | v_T = T_z / (2 W (1 + a^2)) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        sym = "-" if r["symmetry_residual"] is None else f"{r['symmetry_residual']:.1e}"
+        lines.append(
+            f"| {r['bias']:.2f} | {r['net_torque'][2]:+.6f} | "
+            f"{r['absorbed_spin_current'][2]:+.6f} | {r['balance_residual']:.1e} | {sym} | "
+            f"{r['torque_velocity']:+.6f} |"
+        )
+    if not symmetric:
+        lines.append("")
+        lines.append(
+            "The relaxed wall is not symmetric under the strip's mirror: no symmetry check."
+        )
+    return lines
