@@ -10,14 +10,11 @@ the isolated centre that barely touch the contact slices; to first order they si
 On strips the first-order position can be far off: a state of a transverse mode that is
 closed in the leads (a bound state in the continuum of the row-uniform wall, made a
 resonance of width ~1e-9 by a small tilt) couples to the real, O(1), square-root
-self-energy of its closed channel, which shifts it by much more than its width. There
-the seeds can be refined (:func:`refine_poles`, ``refine=True``): inverse iteration on
-the effective Hamiltonian H + Sigma(E) at the current estimate until the complex
-eigenvalue E_r - i Gamma/2 is self-consistent. Status: opt-in. On a tilted 20 x 4
-square-strip wall (V = 0.5, tilt 1e-4) it lowered the error at tol 1e-6 from 1.0e-4 to
-4.6e-6 against a tol 1e-10 reference, but on a tilted 12 x 3 wall it raised it from
-8.9e-7 to 8.1e-4 (with half the points: the adaptive rounds stop too early), so the
-engine does not use it. The chain keeps the first-order seeds.
+self-energy of its closed channel, which shifts it by much more than its width. Strips
+therefore use :func:`strip_poles` (the default there): roots of eps_n(E) = E of the
+Hermitian part H + Herm Sigma(E), polished on the linearised H + Sigma (docs/negf.md,
+narrow resonances on strips). The chain keeps the first-order seeds (the reference
+scheme's chain results are unchanged bit for bit).
 
 Breakpoints at E_r and E_r +- Gamma_n 4^k (k = 0, 1, ... up to the base grid scale)
 let the adaptive quadrature resolve each one. The eigenvalues come from LAPACK's
@@ -130,6 +127,14 @@ def _solve_shifted(full, kd: int, lam: complex, x: np.ndarray) -> np.ndarray:
 SCAN_STEP = 0.05
 #: Bracketed roots are located to this absolute accuracy (in t) before the polish.
 ROOT_XTOL = 1e-13
+#: Poles narrower than this (in t) are polished (:func:`_polish`).
+POLISH_WIDTH = 1e-3
+#: Resonances narrower than this get graded seeds: chains (first-order estimate; the
+#: reference scheme's chain results are kept bit for bit) and strips (strip_poles).
+#: Measured: a random 30-site chain (J = 3, V = 0.3) has a resonance 1.5e-4 wide that
+#: the chain threshold leaves unseeded (error 6.6e-6 at tol 1e-6; 4e-12 with 1e-2).
+CHAIN_NARROW = 1e-4
+STRIP_NARROW = 1e-2
 
 
 def _herm_band(ab, kd: int, b: int, sl: np.ndarray, sr: np.ndarray) -> np.ndarray:
@@ -242,7 +247,7 @@ def _first_order_width(hp: _HermitianPart, r: float, idx: int) -> tuple[float, n
     return g0 / max(1.0 - slope, 1e-3), x
 
 
-def strip_poles(system, ab, kd: int, lo: float, hi: float, narrow: float = 1e-4):
+def strip_poles(system, ab, kd: int, lo: float, hi: float):
     """Positions and widths of the strip's resonances in [lo, hi].
 
     A state of a transverse channel that is closed in the leads feels that channel's
@@ -261,7 +266,7 @@ def strip_poles(system, ab, kd: int, lo: float, hi: float, narrow: float = 1e-4)
     pos, wid = [], []
     for r, idx in _bracketed_roots(hp, lo, hi):
         g, x = _first_order_width(hp, r, idx)
-        if 0 < g < 10 * narrow:
+        if 0 < g < POLISH_WIDTH:
             lam = _polish(system, ab, kd, complex(r, -0.5 * g), x)
             if lam is not None and lam.imag < 0 and abs(lam.real - r) < 10 * g:
                 r, g = lam.real, -2.0 * lam.imag
@@ -293,7 +298,7 @@ def resonance_breakpoints(
     system,
     lo: float,
     hi: float,
-    narrow: float = 1e-4,
+    narrow: float | None = None,
     coarse: float = 0.05,
     part: Partition | None = None,
     refine: bool | None = None,
@@ -305,7 +310,8 @@ def resonance_breakpoints(
         system: an :class:`~hpcspin.negf.system.OpenSystem`.
         lo: lower end of the window.
         hi: upper end of the window.
-        narrow: resonances with estimated width below this are seeded.
+        narrow: resonances with estimated width below this are seeded (default
+            CHAIN_NARROW on chains, STRIP_NARROW with ``refine``).
         coarse: grading stops at this distance from the resonance.
         part: rank partition sharing the inverse iterations (None: serial).
         refine: poles from :func:`strip_poles` (roots of the Hermitian part, polished)
@@ -319,12 +325,14 @@ def resonance_breakpoints(
     b = system.block
     if refine is None:
         refine = b > 2
+    if narrow is None:
+        narrow = STRIP_NARROW if refine else CHAIN_NARROW
     band = kernels.chain_band(system.hd, system.v) if compiled and kernels.AVAILABLE else None
     ab, kd = band if band is not None else banded_upper(system.matrix())
     ab[kd] = ab[kd].real  # a broadening eta of the centre is not part of its spectrum
     if refine:
         try:
-            er, width = strip_poles(system, ab, kd, lo, hi, narrow)
+            er, width = strip_poles(system, ab, kd, lo, hi)
         except (np.linalg.LinAlgError, ValueError):
             return np.zeros(0)
         return _graded(er, width, lo, hi, narrow, coarse)
