@@ -115,6 +115,9 @@ class NEGFEngine:
         lead_method: strip lead surface GF: "auto", "modes" or "sancho-rubio".
         resonances: seed narrow resonances of the window from the eigenstates of the
             isolated centre ("auto": when 2N <= 2000).
+        resonance_width: seed the resonances narrower than this (t); None: 1e-4 on
+            chains (their reference results unchanged), 1e-2 on strips. 1e-2 on chains
+            is opt-in (docs/negf.md, narrow resonances on strips: measured there).
         block_intervals: quadrature intervals per work block (default from N).
         solver_options: extra keyword arguments of the solver (e.g. PETSc options).
         scheme: "reference" (the numpy kernels: results bit-identical to earlier
@@ -142,6 +145,7 @@ class NEGFEngine:
         scheme: str = "reference",
         estimate: str = "strict",
         eta: float = 0.0,
+        resonance_width: float | None = None,
     ):
         self.lattice = lattice
         if not eta >= 0:
@@ -170,6 +174,7 @@ class NEGFEngine:
         if scheme == "fast" and solver == "rgf":
             self.solver_options.setdefault("compiled", True)
         self.eq_method, self.resonances = eq_method, resonances
+        self.resonance_width = resonance_width
         p = self.params
         self.leads = Leads(lattice, p.lead, p.t_lead, p.t_contact, p.gamma, method=lead_method)
         self._parts = None  # scheme fast: kernel inputs of window energies seen before
@@ -373,7 +378,9 @@ class NEGFEngine:
         if not use:
             return np.zeros(0)
         fast = self.scheme == "fast"
-        return resonance_breakpoints(system, lo, hi, part=self.part, compiled=fast)
+        return resonance_breakpoints(
+            system, lo, hi, narrow=self.resonance_width, part=self.part, compiled=fast
+        )
 
     def _window_values(self, solver, system, e, de, mu_l, mu_r, temp) -> np.ndarray:
         key = (mu_l, mu_r, temp, e.tobytes(), de.tobytes())
