@@ -21,6 +21,7 @@ to rows, so any domain shape gives full blocks.
 
 from __future__ import annotations
 
+import weakref
 from functools import lru_cache
 
 import numpy as np
@@ -57,6 +58,8 @@ def _tables(window, n_glob: int, width: int):
 
 #: Block sizes whose buffers stay with the model between calls.
 _KEEP = 4
+#: model -> {(dtype, block, rows, cells): _Work}; entries go with the model.
+_WORK: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _mat(rows: int, cols: int, dtype):
@@ -175,9 +178,11 @@ class _Run:
         """The buffers of a block of m columns, kept with the model between calls.
 
         Reusing them across calls spares the page faults of fresh large buffers;
-        at most :data:`_KEEP` sizes are kept (a full block and a few remainders).
+        at most :data:`_KEEP` sizes are kept (a full block and a few remainders). They
+        live in a weak table outside the model: a copy of the model (``deepcopy``,
+        pickling) must not carry numpy views that no longer alias its torch buffers.
         """
-        cache = self.model._cache.setdefault("cpu_work", {})
+        cache = _WORK.setdefault(self.model, {})
         key = (self.dtype, m, self.cell.shape[1], len(self.shift))
         if key not in cache:
             while len(cache) >= _KEEP:

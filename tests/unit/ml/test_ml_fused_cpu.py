@@ -6,6 +6,9 @@ batches, ghost halos with holes, blocks cut across rows, float32, and buffers th
 are reused between calls of other sizes and after the weights change.
 """
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -110,4 +113,15 @@ def test_buffers_reused_across_sizes_and_new_weights(monkeypatch):
         with torch.no_grad():  # new weights between calls
             for p in model.parameters():
                 p.mul_(1.1)
-    assert len(model._cache["cpu_work"]) <= fused_cpu._KEEP
+    assert len(fused_cpu._WORK[model]) <= fused_cpu._KEEP
+
+
+def test_copied_model_does_not_share_or_alias_buffers():
+    """A deepcopy of an evaluated model gives the same field (no stale numpy views)."""
+    model = model_for("E+vector")
+    lat = make_lattice("chain", 50)
+    s, g = spins((50,), seed=5), {"bias": 0.3, "mu": -1.0}
+    want = model.field(s, lat, g)
+    twin = copy.deepcopy(model)
+    np.testing.assert_array_equal(twin.field(s, lat, g), want)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).field(s, lat, g), want)
