@@ -14,7 +14,10 @@ numbers come out of a hand-written forward and backward that
 - works in blocks of about :data:`BLOCK_SITES` centre cells, so temporaries stay
   in cache and are reused instead of being freshly mapped on large domains.
 
-The result equals the reference to round-off (tested at 1e-12 in float64).
+The result equals the reference to round-off (tested at 1e-12 in float64). On a CPU
+with numba, :func:`local_fields` hands the work to :mod:`hpcspin.ml.fused_cpu` (the
+same steps as compiled loops, :data:`USE_CPU_KERNELS`); this torch implementation is
+the GPU path and the fallback.
 """
 
 from __future__ import annotations
