@@ -165,7 +165,9 @@ DATASETS: dict[str, dict[str, Entry]] = {
         NOISE: E("(n_cfg,)", "float64", "rad", "rms thermal tilt of noisy configurations"),
         WALL_CENTER: E("(n_cfg,)", "float64", "a", "wall centre X0 (NaN: not a wall)"),
         WALL_WIDTH: E("(n_cfg,)", "float64", "a", "wall width lambda (NaN: not a wall)"),
-        NEGF_ERROR: E("(n_cfg,)", "float64", "1", "NEGF error estimate of s_i", True),
+        NEGF_ERROR: E(
+            "(n_cfg,)", "float64", "1", "achieved NEGF error estimate of s_i (> tol: not met)", True
+        ),
         SESSION: E("(n_cfg,)", "int16", "1", "run session that computed the row (-1: none)"),
         DONE: E("(n_cfg,)", "uint8", "1", "1: row complete"),
     },
