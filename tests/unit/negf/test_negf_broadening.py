@@ -80,7 +80,7 @@ def test_equilibrium_density_equals_the_real_axis_integral():
         )
         return -np.imag(sig.T).ravel() / np.pi * fermi(np.array([e]), P.mu, P.temperature)[0]
 
-    cuts = np.linspace(-8.0, 1.5, 120)
+    cuts = np.linspace(-8.0, 1.5, 24)
     ref = quad_vec(spin_density, -np.inf, cuts[0], epsabs=1e-13)[0]
     ref = ref + quad_vec(spin_density, cuts[-1], np.inf, epsabs=1e-13)[0]
     for a, b in zip(cuts[:-1], cuts[1:]):
@@ -92,3 +92,22 @@ def test_equilibrium_density_equals_the_real_axis_integral():
 def test_negative_eta_is_refused():
     with pytest.raises(HpcspinError, match="eta"):
         NEGFEngine(make_lattice("chain", 4, 1), P, eta=-1e-3)
+
+
+def test_deck_key_reaches_the_engine_and_is_checked():
+    from hpcspin.deck import parse_deck
+    from hpcspin.errors import DeckError
+    from hpcspin.tasks.common import negf_engine_from
+    from hpcspin.tasks.datagen import fingerprint_data
+
+    deck = '[run]\ntask = "negf"\n[lattice]\nlength = 8\n'
+    cfg = parse_deck(deck + "[negf]\neta = 1e-4\n")
+    assert negf_engine_from(cfg, make_lattice("chain", 8, 1)).eta == 1e-4
+    exact = parse_deck(deck)
+    assert exact.negf.eta == 0.0
+    assert "eta" not in fingerprint_data(exact)["negf"]  # exact datasets keep their fingerprint
+    assert fingerprint_data(cfg)["negf"]["eta"] == 1e-4
+    with pytest.raises(DeckError) as ei:
+        parse_deck(deck + "[negf]\neta = -1e-3\n")
+    (msg,) = ei.value.problems
+    assert msg.startswith("[negf] eta = -0.001:") and "(0 (default, exact)" in msg
