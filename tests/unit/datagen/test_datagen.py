@@ -44,6 +44,8 @@ progress_interval = 0
 class FakeEngine:
     """A cheap deterministic stand-in for NEGFEngine (same call signature)."""
 
+    tol = 1e-6  # datagen compares each configuration's error estimate with it
+
     def __init__(self, log, stop_after=None):
         self.log, self.stop_after = log, stop_after
 
