@@ -158,6 +158,12 @@ def export_model(model: ForceModel, path, dtype: str | None = None) -> None:
         path: destination (conventionally ``.ts``).
         dtype: "float32" or "float64" to cast the exported weights; None keeps.
     """
+    from hpcspin.errors import HpcspinError
+
+    if model.spec.drive_symmetry or model.spec.design != "window":
+        raise HpcspinError(
+            "export: strip designs (drive_symmetry, design 'columns') are not exportable yet"
+        )
     meta = dict(getattr(model, "meta", {}) or {})
     periodic = bool(meta.get("lattice", {}).get("periodic", False))
     dep = DeployedModel(model, periodic).cpu()
@@ -184,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         model = load_model(args.model)
+        export_model(model, args.out, args.dtype)
     except HpcspinError as exc:
         print(f"hpcspin: error: {exc}", file=sys.stderr)
         return 2
-    export_model(model, args.out, args.dtype)
     print(f"wrote {args.out} (head {model.head}, globals {list(model.spec.globals)})")
     return 0
 

@@ -10,6 +10,7 @@ from hpcspin.hamiltonian.textures import domain_wall
 from hpcspin.lattice import make_lattice
 from hpcspin.ml import ModelSpec, build_model
 from hpcspin.ml.descriptors import basis, features, gather_window
+from hpcspin.ml.export import export_model
 from hpcspin.ml.kernels import grid_basis, grid_features
 from hpcspin.ml.modelfile import load_model, save_model
 from hpcspin.ml.strip import ColumnWindow, DriveSymmetricModel
@@ -173,3 +174,5 @@ def test_model_file_round_trip(tmp_path):
     assert back.halo_width == (3, 2)
     with pytest.raises(ValueError):
         make(radius=2, rows=1, eq_radius=3)  # the E window must fit in the halo
+    with pytest.raises(HpcspinError, match="not exportable"):
+        export_model(back, tmp_path / "strip.ts")
