@@ -159,8 +159,15 @@ class _HermitianPart:
         sl, sr = self.system.self_energies(np.array([e]))
         return _herm_band(self.ab, self.kd, self.b, sl[0], sr[0]), sl[0], sr[0]
 
-    def all(self, e: float) -> np.ndarray:
-        return sla.eigvals_banded(self.band(e)[0], check_finite=False)
+    def scan(self, energies: np.ndarray) -> np.ndarray:
+        """All eigenvalues at each energy, (len(energies), n); self-energies in one call."""
+        sl, sr = self.system.self_energies(energies)
+        return np.array(
+            [
+                sla.eigvals_banded(_herm_band(self.ab, self.kd, self.b, a, c), check_finite=False)
+                for a, c in zip(sl, sr)
+            ]
+        )
 
     def one(self, e: float, idx: int) -> float:
         hb = self.band(e)[0]
@@ -174,7 +181,7 @@ def _bracketed_roots(hp: _HermitianPart, lo: float, hi: float) -> list[tuple[flo
         (root, n) pairs.
     """
     grid = np.linspace(lo, hi, max(3, int(np.ceil((hi - lo) / SCAN_STEP)) + 1))
-    g = np.array([hp.all(e) for e in grid]) - grid[:, None]
+    g = hp.scan(grid) - grid[:, None]
     roots: list[tuple[float, int]] = []
     for j in range(len(grid) - 1):
         for idx in np.flatnonzero(g[j] * g[j + 1] <= 0):
@@ -242,8 +249,11 @@ def _first_order_width(hp: _HermitianPart, r: float, idx: int) -> tuple[float, n
     x = _solve_shifted(full, hp.kd, complex(r), _rhs(hb.shape[1]))
     x = _solve_shifted(full, hp.kd, complex(r), x)
     g0 = -2.0 * float(np.imag(x[:b].conj() @ sl @ x[:b] + x[-b:].conj() @ sr @ x[-b:]))
+    # d eps_n/dE = <psi| d Herm Sigma/dE |psi> (Hellmann-Feynman; psi normalised)
     step = 1e-7
-    slope = (hp.one(r + step, idx) - hp.one(r - step, idx)) / (2 * step)
+    sl2, sr2 = hp.system.self_energies(np.array([r - step, r + step]))
+    dl, dr = (sl2[1] - sl2[0]) / (2 * step), (sr2[1] - sr2[0]) / (2 * step)
+    slope = float(np.real(x[:b].conj() @ dl @ x[:b] + x[-b:].conj() @ dr @ x[-b:]))
     return g0 / max(1.0 - slope, 1e-3), x
 
 
