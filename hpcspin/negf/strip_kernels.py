@@ -33,13 +33,12 @@ from hpcspin.hamiltonian.sd import pauli_components
 from hpcspin.negf.kernels import AVAILABLE
 from hpcspin.negf.observables import injected_site_blocks, lead_currents
 from hpcspin.negf.rgf import rgf_column0, rgf_diagonal
-from hpcspin.negf.strip_loops import _pole_loops, _window_loops
+from hpcspin.negf.strip_loops import CHUNK, _pole_loops, _window_loops
 
 __all__ = ["AVAILABLE", "CHUNK", "PIVOT_RTOL", "pole_sum", "window_parts", "window_terms"]
 
-#: Energies per compiled chunk (innermost, vectorised): a (16, 16, CHUNK) complex
-#: matrix then stays in the L2 cache.
-CHUNK = 16
+# CHUNK (strip_loops): energies per compiled chunk (innermost, vectorised); a
+# (16, 16, CHUNK) complex matrix then stays in the L2 cache.
 #: Smallest accepted |pivot| relative to the matrix scale; energies below are
 #: recomputed with pivoting (error of an unpivoted elimination ~ eps / that ratio).
 PIVOT_RTOL = 1e-5
