@@ -114,7 +114,7 @@ def test_fast_scheme_within_tol_of_reference(n, seed):
 
 
 def test_fast_scheme_on_a_strip_within_tol_of_reference():
-    """Strips keep the numpy kernels; the caches and warm starts still apply."""
+    """Strips (compiled strip kernels when numba is installed): caches and warm starts apply."""
     lat = make_lattice("square", 8, 3)
     s = _spins(lat.n_sites, 9)
     p, tol = ElectronParams(bias=0.5), 1e-6
