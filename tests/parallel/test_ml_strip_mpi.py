@@ -72,6 +72,7 @@ def test_columns_drive_model_equal_at_every_rank_count():
             globals=("bias",),
             bias_gate=True,
             drive_symmetry=True,
+            eq_radius=2,
         )
         save_model(
             os.path.join(d, "model.pt"), build_model(spec, seed=3), make_lattice("square", 16, 4)
