@@ -46,6 +46,8 @@ progress_interval = 0
 class UnevenEngine:
     """Stand-in engine whose cost varies per configuration (exercises load balance)."""
 
+    tol = 1e-6  # datagen compares each configuration's error estimate with it
+
     def compute(self, spins, bias=None, mu=None):
         time.sleep(0.002 * (1 + int(abs(spins[0, 0]) * 5)))
         s = np.roll(spins, 1, 0) - 0.3 * bias * np.cross(spins, np.roll(spins, -1, 0))
@@ -74,12 +76,16 @@ def generate(comm, out, n, engine=None, collective="auto"):
 
 def serial_and_parallel(comm, tmp_path_factory, n, engine=None, collective="auto"):
     root = shared_dir(comm, tmp_path_factory)
-    serial = None
+    serial, failure = None, None
     solo = comm.Split(0 if comm.rank == 0 else 1, key=comm.rank)
     if comm.rank == 0:
-        serial = generate(solo, os.path.join(root, "serial"), n, engine)
+        try:
+            serial = generate(solo, os.path.join(root, "serial"), n, engine)
+        except Exception as exc:  # every rank must learn of it, or the others wait forever
+            failure = exc
     solo.Free()
-    comm.Barrier()
+    if not all(comm.allgather(failure is None)):
+        raise failure if failure is not None else AssertionError("serial run failed on rank 0")
     par = generate(comm, os.path.join(root, "par"), n, engine, collective)
     return serial, par
 
