@@ -183,22 +183,7 @@ class Window:
         """
         if self.mirror is None:
             return None
-        p = self.mirror
-        pair_ix = {tuple(sorted(pq)): i for i, pq in enumerate(self.pairs.tolist())}
-        perm = [pair_ix[tuple(sorted((p[a], p[b])))] for a, b in self.pairs]
-        sign = [1.0] * len(perm)
-        off = len(self.pairs)
-        trip_ix = {frozenset(t): i for i, t in enumerate(self.triples.tolist())}
-        for t in self.triples:
-            mt = [int(p[k]) for k in t]
-            j = trip_ix[frozenset(mt)]
-            perm.append(off + j)
-            sign.append(_parity([self.triples[j].tolist().index(k) for k in mt]))
-        off += len(self.triples)
-        mask_ix = {int(k): i for i, k in enumerate(self.mask_cells)}
-        perm += [off + mask_ix[int(p[k])] for k in self.mask_cells]
-        sign += [1.0] * len(self.mask_cells)
-        return np.array(perm), np.array(sign)
+        return feature_permutation(self, self.mirror)
 
     @cached_property
     def mirror_basis(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -209,17 +194,7 @@ class Window:
         """
         if self.mirror is None:
             return None
-        p = self.mirror
-        singles, cross = self.basis_pairs
-        s_ix = {int(k): i for i, k in enumerate(singles)}
-        perm = [s_ix[int(p[k])] for k in singles]
-        sign = [1.0] * len(singles)
-        c_ix = {frozenset(pq): i for i, pq in enumerate(cross.tolist())}
-        for a, b in cross:
-            j = c_ix[frozenset((int(p[a]), int(p[b])))]
-            perm.append(len(singles) + j)
-            sign.append(1.0 if cross[j][0] == p[a] else -1.0)
-        return np.array(perm), np.array(sign)
+        return basis_permutation(self, self.mirror)
 
     def settings(self) -> dict:
         """Plain-data description (stored in model files)."""
@@ -249,6 +224,43 @@ class Window:
                 "cq": li(c[:, 1]),
             }
         return cache[key]
+
+
+def feature_permutation(window: Window, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed permutation (perm, sign) of the features for the cell permutation ``p``.
+
+    The window whose cell k is taken from cell ``p[k]`` has feature i equal to
+    ``sign[i] * feature[perm[i]]`` of the original window (globals excluded).
+    """
+    pair_ix = {tuple(sorted(pq)): i for i, pq in enumerate(window.pairs.tolist())}
+    perm = [pair_ix[tuple(sorted((p[a], p[b])))] for a, b in window.pairs]
+    sign = [1.0] * len(perm)
+    off = len(window.pairs)
+    trip_ix = {frozenset(t): i for i, t in enumerate(window.triples.tolist())}
+    for t in window.triples:
+        mt = [int(p[k]) for k in t]
+        j = trip_ix[frozenset(mt)]
+        perm.append(off + j)
+        sign.append(_parity([window.triples[j].tolist().index(k) for k in mt]))
+    off += len(window.triples)
+    mask_ix = {int(k): i for i, k in enumerate(window.mask_cells)}
+    perm += [off + mask_ix[int(p[k])] for k in window.mask_cells]
+    sign += [1.0] * len(window.mask_cells)
+    return np.array(perm), np.array(sign)
+
+
+def basis_permutation(window: Window, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed permutation of the vector-head basis for the cell permutation ``p``."""
+    singles, cross = window.basis_pairs
+    s_ix = {int(k): i for i, k in enumerate(singles)}
+    perm = [s_ix[int(p[k])] for k in singles]
+    sign = [1.0] * len(singles)
+    c_ix = {frozenset(pq): i for i, pq in enumerate(cross.tolist())}
+    for a, b in cross:
+        j = c_ix[frozenset((int(p[a]), int(p[b])))]
+        perm.append(len(singles) + j)
+        sign.append(1.0 if cross[j][0] == p[a] else -1.0)
+    return np.array(perm), np.array(sign)
 
 
 def _parity(perm) -> float:

@@ -31,7 +31,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from hpcspin.ml.descriptors import _TOL, Window, _parity, basis, features, gather_window
+from hpcspin.ml.descriptors import (
+    _TOL,
+    Window,
+    basis,
+    basis_permutation,
+    feature_permutation,
+    features,
+    gather_window,
+)
 from hpcspin.ml.fields import potentials_to_fields
 from hpcspin.ml.heads import MLP
 from hpcspin.ml.kernels import grid_basis, grid_features
@@ -96,43 +104,6 @@ register_design(COLUMNS, _column_window)
 def cell_permutation(window: Window, sx: float, sy: float) -> np.ndarray:
     """Cell permutation (K,) of the window under (x, y) -> (sx x, sy y)."""
     return window._index_of(window.position(window.offsets) * np.array([sx, sy]))
-
-
-def feature_permutation(window: Window, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Signed permutation (perm, sign) of the features for the cell permutation ``p``.
-
-    The window whose cell k is taken from cell ``p[k]`` has feature i equal to
-    ``sign[i] * feature[perm[i]]`` of the original window (globals excluded).
-    """
-    pair_ix = {tuple(sorted(pq)): i for i, pq in enumerate(window.pairs.tolist())}
-    perm = [pair_ix[tuple(sorted((p[a], p[b])))] for a, b in window.pairs]
-    sign = [1.0] * len(perm)
-    off = len(window.pairs)
-    trip_ix = {frozenset(t): i for i, t in enumerate(window.triples.tolist())}
-    for t in window.triples:
-        mt = [int(p[k]) for k in t]
-        j = trip_ix[frozenset(mt)]
-        perm.append(off + j)
-        sign.append(_parity([window.triples[j].tolist().index(k) for k in mt]))
-    off += len(window.triples)
-    mask_ix = {int(k): i for i, k in enumerate(window.mask_cells)}
-    perm += [off + mask_ix[int(p[k])] for k in window.mask_cells]
-    sign += [1.0] * len(window.mask_cells)
-    return np.array(perm), np.array(sign)
-
-
-def basis_permutation(window: Window, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Signed permutation of the vector-head basis for the cell permutation ``p``."""
-    singles, cross = window.basis_pairs
-    s_ix = {int(k): i for i, k in enumerate(singles)}
-    perm = [s_ix[int(p[k])] for k in singles]
-    sign = [1.0] * len(singles)
-    c_ix = {frozenset(pq): i for i, pq in enumerate(cross.tolist())}
-    for a, b in cross:
-        j = c_ix[frozenset((int(p[a]), int(p[b])))]
-        perm.append(len(singles) + j)
-        sign.append(1.0 if cross[j][0] == p[a] else -1.0)
-    return np.array(perm), np.array(sign)
 
 
 #: The drive group of a strip: (sx, sy, bias sign) of {1, M_y, I, M_x}.
