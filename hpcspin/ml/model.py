@@ -414,17 +414,22 @@ class ForceModel(nn.Module):
         ox, oy = nx - 2 * hx, ny - 2 * hy
         x0, y0 = px + hx, py + hy
         need_vec = any(t.kind == "vector" for t in self.terms)
-        d, vb = self._descriptors(sp, vp, (x0, ox, y0, oy), need_vec)
+        d, vb, extra = self._local_descriptors(sp, vp, (x0, ox, y0, oy), need_vec)
         if self.spec.globals:
             glob = self.globals_tensor(globals_, b)
             glob = glob[:, None, None, :].expand(b, ox, oy, glob.shape[1])
             d = torch.cat([d, glob.reshape(b * ox * oy, -1)], 1)
         w_own = v[:, hx : nx - hx, hy : ny - hy].reshape(-1)
-        t = self.site_terms(d, vb, cg)
+        t = self.site_terms(d, vb, cg, **extra)
         res = potentials_to_fields(s, sm, t, self.terms, w_own, (b, hx, hy, oy), cg)
         if not want_pot:
             res.pop("E", None)
         return res
+
+    def _local_descriptors(self, sp, vp, block, need_vec):
+        """(descriptors, vector basis, extra site_terms arguments) of the own cells."""
+        d, vb = self._descriptors(sp, vp, block, need_vec)
+        return d, vb, {}
 
     # -- serial convenience ------------------------------------------------------
     def field(

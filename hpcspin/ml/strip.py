@@ -29,7 +29,6 @@ from functools import cached_property
 
 import numpy as np
 import torch
-from torch import nn
 
 from hpcspin.ml.descriptors import (
     _TOL,
@@ -40,7 +39,6 @@ from hpcspin.ml.descriptors import (
     features,
     gather_window,
 )
-from hpcspin.ml.fields import potentials_to_fields
 from hpcspin.ml.heads import MLP
 from hpcspin.ml.kernels import grid_basis, grid_features
 from hpcspin.ml.model import ForceModel, register_design, register_drive_class
@@ -199,30 +197,14 @@ class DriveSymmetricModel(ForceModel):
         vb = grid_basis(spc, w, x0, ox, y0, oy) if need_vec else None
         return grid_features(spc, vp, w, x0, ox, y0, oy), vb
 
-    def _local(self, s, v, b, nx, ny, hx, hy, globals_, cg, want_pot):
-        """:meth:`ForceModel._local` with the E head on its own window (eq_radius)."""
+    def _local_descriptors(self, sp, vp, block, need_vec):
+        """The E head on its own window (eq_radius); the vector term without a graph."""
         if self.eq_window is None:
-            return super()._local(s, v, b, nx, ny, hx, hy, globals_, cg, want_pot)
-        rx, ry = self.window.reach
-        px, py = max(0, rx - hx), max(0, ry - hy)
-        sm = s * v[..., None]
-        sp = nn.functional.pad(sm, (0, 0, py, py, px, px))
-        vp = nn.functional.pad(v, (py, py, px, px))
-        ox, oy = nx - 2 * hx, ny - 2 * hy
-        block = (px + hx, ox, py + hy, oy)
+            return super()._local_descriptors(sp, vp, block, need_vec)
         d_eq, _ = self._window_descriptors(self.eq_window, sp, vp, block, False)
         with torch.no_grad():  # the vector term is not differentiated by the spins
             d, vb = self._window_descriptors(self.window, sp.detach(), vp, block, True)
-        if self.spec.globals:
-            glob = self.globals_tensor(globals_, b)
-            glob = glob[:, None, None, :].expand(b, ox, oy, glob.shape[1])
-            d = torch.cat([d, glob.reshape(b * ox * oy, -1)], 1)
-        w_own = v[:, hx : nx - hx, hy : ny - hy].reshape(-1)
-        t = self.site_terms(d, vb, cg, d_eq=d_eq)
-        res = potentials_to_fields(s, sm, t, self.terms, w_own, (b, hx, hy, oy), cg)
-        if not want_pot:
-            res.pop("E", None)
-        return res
+        return d, vb, {"d_eq": d_eq}
 
     @staticmethod
     def _mean(x, m):
