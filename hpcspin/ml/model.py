@@ -257,7 +257,15 @@ class ForceModel(nn.Module):
         if self._symm:
             fp, fs, _, _ = self._mirror_tensors(d.device)
             d = torch.cat([d, d[:, fp] * fs], 0)
-        gate = None
+        return self._copy_terms(d, m, vbasis, vec_grad)
+
+    def _copy_terms(self, d, m, vbasis, vec_grad, d_eq=None):
+        """Site terms of the stacked symmetry copies ``d`` (copies of ``m`` rows each).
+
+        ``d_eq``: the E head's own descriptors of the copies (default: ``d`` without the
+        bias column). Copies are averaged by :meth:`_avg` and :meth:`_vector`.
+        """
+        gate, own_eq = None, d_eq
         d_eq = d
         if self._bias_col is not None:
             # One gate per copy: the mirrored copy of a chain carries -V.
@@ -265,6 +273,8 @@ class ForceModel(nn.Module):
             keep = torch.ones(d.shape[1], dtype=d.dtype, device=d.device)
             keep[self._bias_col] = 0.0
             d_eq = d * keep
+        if own_eq is not None:
+            d_eq = own_eq
         out = {}
         for t in self.terms:
             net, scale = getattr(self, t.net), getattr(self, t.scale)

@@ -163,27 +163,10 @@ class DriveSymmetricModel(ForceModel):
         m = d.shape[0]
         group = self._group_tensors(d.device)
         d = torch.cat([d[:, fp] * fs for fp, fs, _, _ in group], 0)
-        gate, own_eq = None, d_eq
-        d_eq = d
-        if self._bias_col is not None:
-            gate = d[:, self._bias_col]  # the reversed copies carry -V
-            keep = torch.ones(d.shape[1], dtype=d.dtype, device=d.device)
-            keep[self._bias_col] = 0.0
-            d_eq = d * keep
-        if own_eq is not None:
+        if d_eq is not None:
             eq_group = self._group_tensors(d.device, eq=True)
-            d_eq = torch.cat([own_eq[:, fp] * fs for fp, fs, _, _ in eq_group], 0)
-        out = {}
-        for t in self.terms:
-            net, scale = getattr(self, t.net), getattr(self, t.scale)
-            if t.kind == "energy":
-                out[t.name] = self._mean(net(d_eq)[:, 0], m) * scale
-            elif t.kind == "torque":
-                a = net(d)[:, 0]
-                out[t.name] = self._mean(a if gate is None else a * gate, m) * scale
-            elif vbasis is not None:
-                out[t.name] = self._drive_vector(net, d, gate, vbasis, vec_grad, m) * scale
-        return out
+            d_eq = torch.cat([d_eq[:, fp] * fs for fp, fs, _, _ in eq_group], 0)
+        return self._copy_terms(d, m, vbasis, vec_grad, d_eq=d_eq)  # reversed copies carry -V
 
     def _window_descriptors(self, w, sp, vp, block, need_vec):
         """:meth:`ForceModel._descriptors` for the window ``w``."""
@@ -207,10 +190,10 @@ class DriveSymmetricModel(ForceModel):
         return d, vb, {"d_eq": d_eq}
 
     @staticmethod
-    def _mean(x, m):
+    def _avg(x, m):
         return x.reshape(-1, m).mean(0)
 
-    def _drive_vector(self, net, d, gate, vbasis, vec_grad, m):
+    def _vector(self, net, d, gate, vbasis, vec_grad, m):
         """sum_k c_k v_k with c averaged over the group (basis permuted per element)."""
         with torch.set_grad_enabled(vec_grad):
             c = net(d if vec_grad else d.detach())
