@@ -190,6 +190,7 @@ def plan_equilibrium(
     lo, hi = bounds
     lo, hi = min(lo, mu) - 0.5, max(hi, mu) + 0.5
     t = float(temperature)
+    p = None
     if method == "auto":
         method = "contour"
         if t > 0 and not wide_band:
@@ -199,21 +200,34 @@ def plan_equilibrium(
     if method == "ozaki":
         if t <= 0 or wide_band:
             raise ValueError("Ozaki poles need T > 0 and tight-binding leads")
-        return _ozaki_plan(mu, t, lo, hi, tol)
+        return _ozaki_plan(mu, t, lo, hi, tol, p)
     return _contour_plan(mu, t, lo, hi, tol, wide_band, gamma_target)
 
 
-def _ozaki_plan(mu: float, t: float, lo: float, hi: float, tol: float) -> EquilibriumPlan:
-    """Ozaki poles covering the padded spectrum [lo, hi] to tol/20 in f."""
-    p = ozaki_pole_count(max(mu - lo, hi - mu) / t, tol / 20)
-    z, r = ozaki_poles(p)
+def _ozaki_plan(
+    mu: float, t: float, lo: float, hi: float, tol: float, p: int | None = None
+) -> EquilibriumPlan:
+    """Ozaki poles covering the padded spectrum [lo, hi] to tol/20 in f (p: their count)."""
+    if p is None:
+        p = ozaki_pole_count(max(mu - lo, hi - mu) / t, tol / 20)
+    poles, weights = _ozaki_energies(mu, t, p)
     return EquilibriumPlan(
         "ozaki",
         constant=1.0,
-        poles=mu + 1j * z * t,
-        pole_weights=2 * t * r,
+        poles=poles.copy(),
+        pole_weights=weights.copy(),
         fixed_error=2 * tol / 20,
     )
+
+
+@lru_cache(maxsize=64)
+def _ozaki_energies(mu: float, t: float, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pole energies mu + i z_p T and weights 2 T R_p of P = p poles (cached).
+
+    A sequence of field evaluations at fixed mu and T meets the same few pole counts.
+    """
+    z, r = ozaki_poles(p)
+    return mu + 1j * z * t, 2 * t * r
 
 
 def _contour_plan(mu, t, lo, hi, tol, wide_band, gamma_target) -> EquilibriumPlan:

@@ -21,14 +21,15 @@ from hpcspin.errors import HpcspinError
 from hpcspin.hamiltonian.sd import pauli_components
 from hpcspin.log import get_logger
 from hpcspin.negf import kernels
+from hpcspin.negf.bound_states import bound_state_density
 from hpcspin.negf.contour import fermi, plan_equilibrium, plan_window
 from hpcspin.negf.leads import Leads
 from hpcspin.negf.observables import transmission
 from hpcspin.negf.params import ElectronParams, NEGFResult
 from hpcspin.negf.quadrature import Partition, adaptive_integrate, map_blocks, plan_blocks
-from hpcspin.negf.resonances import resonance_breakpoints
+from hpcspin.negf.resonances import centre_band, resonance_breakpoints, strip_roots
 from hpcspin.negf.solvers import get_solver
-from hpcspin.negf.system import OpenSystem
+from hpcspin.negf.system import OpenSystem, SliceTemplate
 from hpcspin.negf.warm import BoundedCache, CachedLeads, WarmStart
 from hpcspin.parallel.groups import group_comm
 
@@ -178,9 +179,12 @@ class NEGFEngine:
         p = self.params
         self.leads = Leads(lattice, p.lead, p.t_lead, p.t_contact, p.gamma, method=lead_method)
         self._parts = None  # scheme fast: kernel inputs of window energies seen before
+        self._eval_roots = None  # strip roots of the current evaluation (_roots)
+        self._template = None  # scheme fast: spin-independent parts of the open system
         if scheme == "fast":
             self.leads = CachedLeads(self.leads)
             self._parts = BoundedCache()
+            self._template = SliceTemplate(lattice, self.leads, p.t, p.J, p.onsite)
         self.block_intervals = block_intervals or default_block_intervals(
             lattice.length, lattice.width
         )
@@ -189,7 +193,9 @@ class NEGFEngine:
     def system(self, spins) -> OpenSystem:
         """The open system of one spin configuration."""
         p = self.params
-        return OpenSystem(self.lattice, spins, self.leads, p.t, p.J, p.onsite, eta=self.eta)
+        return OpenSystem(
+            self.lattice, spins, self.leads, p.t, p.J, p.onsite, self.eta, self._template
+        )
 
     def make_solver(self, system):
         """A solver instance of the configured backend for ``system``."""
@@ -228,9 +234,11 @@ class NEGFEngine:
         mu_l, mu_r = mu0 + 0.5 * v, mu0 - 0.5 * v
         system = self.system(spins)
         solver = self.make_solver(system)
+        self._eval_roots = None
         eq = self._plan_equilibrium(system, mu_r)
         window = self._plan_window(system, mu_l, mu_r, warm, (v, mu0))
         total, err, npts, info = self._integrate(solver, system, eq, window, mu_l, mu_r)
+        self._add_bound_states(system, total, window, mu_l, mu_r)
         if warm is not None and window:
             warm.update((v, mu0), info.pop("grid"), info["quad_points"])
         info.pop("grid", None)
@@ -371,16 +379,57 @@ class NEGFEngine:
         _, e, c = self.leads.modes
         return sorted(set(np.round(np.concatenate([e - 2 * abs(c), e + 2 * abs(c)]), 14)))
 
-    def _seeds(self, system, lo: float, hi: float) -> np.ndarray:
+    def _use_resonances(self, system) -> bool:
         use = self.resonances
-        if use == "auto":
-            use = 2 * system.n_sites <= 2000
-        if not use:
+        return 2 * system.n_sites <= 2000 if use == "auto" else bool(use)
+
+    def _seeds(self, system, lo: float, hi: float) -> np.ndarray:
+        if not self._use_resonances(system):
             return np.zeros(0)
         fast = self.scheme == "fast"
+        roots = self._roots(system, lo, hi) if system.block > 2 else None
         return resonance_breakpoints(
-            system, lo, hi, narrow=self.resonance_width, part=self.part, compiled=fast
+            system,
+            lo,
+            hi,
+            narrow=self.resonance_width,
+            part=self.part,
+            compiled=fast,
+            roots=roots,
         )
+
+    def _roots(self, system, lo: float, hi: float):
+        """Roots of eps_n(E) = E of a strip in [lo, hi] (once per evaluation), or None."""
+        if self._eval_roots is None or self._eval_roots[0] != (lo, hi):
+            try:
+                roots = strip_roots(system, *centre_band(system), lo, hi)
+            except (np.linalg.LinAlgError, ValueError):
+                roots = None
+            self._eval_roots = ((lo, hi), roots)
+        return self._eval_roots[1]
+
+    def _add_bound_states(self, system, total, window, mu_l, mu_r) -> None:
+        """Bound states in the window get the mean lead occupation (negf/bound_states.py).
+
+        Strips only (a chain's single channel leaves none in practice), at eta = 0 (a
+        broadening couples them to the bath, which then sets their occupation), and where
+        the resonance search runs (the same size limit).
+        """
+        if not window or self.eta > 0 or system.block <= 2:
+            return
+        if not self._use_resonances(system):
+            return
+        roots = self._roots(system, window[0].origin, window[-1].origin + window[-1].width)
+        if roots is None:
+            return
+        temp = self.params.temperature
+
+        def occupation(e):
+            return 0.5 * (fermi(e, mu_l, temp) - fermi(e, mu_r, temp))
+
+        dens = bound_state_density(system, *centre_band(system), roots, occupation)
+        if dens is not None:
+            total[: dens.size] += dens.ravel()
 
     def _window_values(self, solver, system, e, de, mu_l, mu_r, temp) -> np.ndarray:
         key = (mu_l, mu_r, temp, e.tobytes(), de.tobytes())
@@ -410,12 +459,25 @@ class NEGFEngine:
 
         def block(k):
             sl = blocks[k]
-            return solver.pole_terms(poles[sl], weights[sl]).ravel()
+            return self._pole_values(solver, poles[sl], weights[sl]).ravel()
 
         out = np.zeros(m)
         for part in map_blocks(len(blocks), block, self.part):
             out[: 4 * n] += part
         return out
+
+    def _pole_values(self, solver, z, w) -> np.ndarray:
+        """solver.pole_terms(z, w); scheme fast: from kernel inputs kept per block."""
+        if self._parts is None or not hasattr(solver, "pole_parts"):
+            return solver.pole_terms(z, w)
+        key = ("poles", z.tobytes(), w.tobytes())
+        parts = self._parts.get(key)
+        if parts is None:
+            parts = solver.pole_parts(z, w)
+            if parts is None:  # not a compiled chain
+                return solver.pole_terms(z, w)
+            self._parts.put(key, parts, kernels.parts_nbytes(parts))
+        return solver.pole_from_parts(parts)
 
     def _transmission(self, solver, system, energies) -> np.ndarray:
         blocks = self._blocks(len(energies))

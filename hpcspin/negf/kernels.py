@@ -377,11 +377,25 @@ def chain_pole_sum(hd, c: complex, z, sl, sr, w) -> np.ndarray:
         sr: (n, 2, 2) Sigma_R.
         w: (n,) real weights.
     """
+    return pole_rows(hd, c, pole_parts(z, sl, sr, w))
+
+
+def pole_parts(z, sl, sr, w) -> tuple:
+    """The spin-independent inputs of :func:`pole_rows` (own copies, kernel layout).
+
+    The poles of a sequence at fixed mu and T are the same at every evaluation; the
+    engine keeps these parts per block of poles. Arguments as :func:`chain_pole_sum`.
+    """
+    z = np.array(np.atleast_1d(z), dtype=complex)
+    return z, _rows(sl), _rows(sr), np.array(w, dtype=float)
+
+
+def pole_rows(hd, c: complex, parts: tuple) -> np.ndarray:
+    """:func:`chain_pole_sum` from the site blocks and :func:`pole_parts`."""
+    z, sls, srs, w = parts
     h = np.ascontiguousarray(np.asarray(hd, dtype=complex).reshape(-1, 4))
-    z = np.ascontiguousarray(np.atleast_1d(np.asarray(z, dtype=complex)))
     out = np.zeros((h.shape[0], 4))
-    w = np.ascontiguousarray(np.asarray(w, dtype=float))
-    _pole_loops(h, abs(c) ** 2, z, _rows(sl), _rows(sr), w, out, POLE_BLOCK)
+    _pole_loops(h, abs(c) ** 2, z, sls, srs, w, out, POLE_BLOCK)
     return out
 
 

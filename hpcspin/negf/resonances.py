@@ -129,12 +129,18 @@ SCAN_STEP = 0.05
 ROOT_XTOL = 1e-13
 #: Poles narrower than this (in t) are polished (:func:`_polish`).
 POLISH_WIDTH = 1e-3
-#: Resonances narrower than this get graded seeds: chains (first-order estimate; the
-#: reference scheme's chain results are kept bit for bit) and strips (strip_poles).
-#: Measured: a random 30-site chain (J = 3, V = 0.3) has a resonance 1.5e-4 wide that
-#: the chain threshold leaves unseeded (error 6.6e-6 at tol 1e-6; 4e-12 with 1e-2).
+#: Resonances narrower than this get graded seeds: chains (first-order estimate) and
+#: strips (strip_poles, accurate widths).
 CHAIN_NARROW = 1e-4
 STRIP_NARROW = 1e-2
+#: Chains: a resonance whose first-order width lies in [CHAIN_NARROW, CHAIN_CENTRE) gets
+#: one breakpoint at its centre. Where levels mix, the first-order width is up to ~10x
+#: off either way (random 50-site chain, J = 2: 5.1e-3 estimated, 4.0e-4 true) and a
+#: resonance 1e-4..1e-3 wide between the nodes of a wide interval can go unseen by the
+#: error estimate (errors 6.6e-6 and 1.1e-5 at tol 1e-6). A breakpoint on the peak makes
+#: the adjacent intervals' estimates see it, and the adaptive rule then resolves it; a
+#: full ladder for all of them would cost the reference wall 1730 instead of 1055 points.
+CHAIN_CENTRE = 1e-2
 
 
 def _herm_band(ab, kd: int, b: int, sl: np.ndarray, sr: np.ndarray) -> np.ndarray:
@@ -272,8 +278,14 @@ def strip_poles(system, ab, kd: int, lo: float, hi: float):
     Returns:
         (positions, widths), (n,) each.
     """
+    pos, wid, _ = strip_roots(system, ab, kd, lo, hi)
+    return pos, wid
+
+
+def strip_roots(system, ab, kd: int, lo: float, hi: float):
+    """:func:`strip_poles` with the index n of eps_n of every root: (pos, widths, n)."""
     hp = _HermitianPart(system, ab, kd)
-    pos, wid = [], []
+    pos, wid, index = [], [], []
     for r, idx in _bracketed_roots(hp, lo, hi):
         g, x = _first_order_width(hp, r, idx)
         if 0 < g < POLISH_WIDTH:
@@ -282,18 +294,36 @@ def strip_poles(system, ab, kd: int, lo: float, hi: float):
                 r, g = lam.real, -2.0 * lam.imag
         pos.append(r)
         wid.append(g)
-    return np.array(pos), np.array(wid)
+        index.append(idx)
+    return np.array(pos), np.array(wid), np.array(index, dtype=int)
+
+
+def centre_band(system, compiled: bool = False):
+    """Upper band storage (ab, kd) of the isolated centre's Hamiltonian (real diagonal)."""
+    band = kernels.chain_band(system.hd, system.v) if compiled and kernels.AVAILABLE else None
+    ab, kd = band if band is not None else banded_upper(system.matrix())
+    ab[kd] = ab[kd].real  # a broadening eta of the centre is not part of its spectrum
+    return ab, kd
 
 
 def _rhs(n: int) -> np.ndarray:
     return np.random.default_rng(2024).normal(size=n) + 0.0j
 
 
-def _graded(er, width, lo: float, hi: float, narrow: float, coarse: float) -> np.ndarray:
-    """E_r and E_r +- Gamma 4^k (up to ``coarse``) of every narrow resonance in (lo, hi)."""
+def _graded(
+    er, width, lo: float, hi: float, narrow: float, coarse: float, centre: float = 0.0
+) -> np.ndarray:
+    """E_r and E_r +- Gamma 4^k (up to ``coarse``) of every narrow resonance in (lo, hi).
+
+    Resonances with ``narrow <= Gamma < centre`` get their centre E_r only.
+    """
     pts = []
     for x, g in zip(er, width):
-        if not (1e-15 <= g < narrow) or not lo < x < hi:  # broad, or outside the window
+        if not lo < x < hi or g < 1e-15:  # outside the window, or bound
+            continue
+        if narrow <= g < centre:
+            pts.append(x)
+        if not g < narrow:  # broad
             continue
         pts.append(x)
         d = g
@@ -313,6 +343,7 @@ def resonance_breakpoints(
     part: Partition | None = None,
     refine: bool | None = None,
     compiled: bool = False,
+    roots: tuple | None = None,
 ) -> np.ndarray:
     """Graded breakpoints around the narrow resonances inside [lo, hi].
 
@@ -321,13 +352,17 @@ def resonance_breakpoints(
         lo: lower end of the window.
         hi: upper end of the window.
         narrow: resonances with estimated width below this are seeded (default
-            CHAIN_NARROW on chains, STRIP_NARROW with ``refine``).
+            CHAIN_NARROW on chains, STRIP_NARROW with ``refine``); on chains the
+            resonances up to CHAIN_CENTRE (or ``narrow`` if larger) get a centre
+            breakpoint.
         coarse: grading stops at this distance from the resonance.
         part: rank partition sharing the inverse iterations (None: serial).
         refine: poles from :func:`strip_poles` (roots of the Hermitian part, polished)
             instead of the first-order estimate; None: on strips (2W > 2), not on chains.
         compiled: the band of a chain straight from its blocks and the end components
             in one compiled call (scheme "fast"; the same seeds to round-off).
+        roots: the :func:`strip_roots` of this system and window when already found
+            (with ``refine``).
 
     Returns:
         sorted breakpoints (may be empty).
@@ -337,15 +372,14 @@ def resonance_breakpoints(
         refine = b > 2
     if narrow is None:
         narrow = STRIP_NARROW if refine else CHAIN_NARROW
-    band = kernels.chain_band(system.hd, system.v) if compiled and kernels.AVAILABLE else None
-    ab, kd = band if band is not None else banded_upper(system.matrix())
-    ab[kd] = ab[kd].real  # a broadening eta of the centre is not part of its spectrum
+    ab, kd = centre_band(system, compiled)
     if refine:
-        try:
-            er, width = strip_poles(system, ab, kd, lo, hi)
-        except (np.linalg.LinAlgError, ValueError):
-            return np.zeros(0)
-        return _graded(er, width, lo, hi, narrow, coarse)
+        if roots is None:
+            try:
+                roots = strip_roots(system, ab, kd, lo, hi)
+            except (np.linalg.LinAlgError, ValueError):
+                return np.zeros(0)
+        return _graded(roots[0], roots[1], lo, hi, narrow, coarse)
     try:
         e = sla.eigvals_banded(ab, lower=False, check_finite=False)
     except (np.linalg.LinAlgError, ValueError):
@@ -365,4 +399,5 @@ def resonance_breakpoints(
     shift = np.einsum("ki,kij,kj->k", p0.conj(), sl, p0) + np.einsum(
         "ki,kij,kj->k", p1.conj(), sr, p1
     )
-    return _graded(e + shift.real, -2 * shift.imag, lo, hi, narrow, coarse)
+    centre = max(narrow, CHAIN_CENTRE)
+    return _graded(e + shift.real, -2 * shift.imag, lo, hi, narrow, coarse, centre)

@@ -61,7 +61,7 @@ class RGFSolver(Solver):
 
     def __init__(self, system, comm=None, compiled: bool = False, **kwargs):
         super().__init__(system, comm, **kwargs)
-        self.coupling = scalar_coupling(system.v) if system.block == 2 else None
+        self.coupling = system.scalar_coupling() if system.block == 2 else None
         self.compiled = bool(compiled) and kernels.AVAILABLE and self.coupling is not None
         # Strips (b = 2W > 2): the compiled block recursions of strip_kernels.
         self.strip = bool(compiled) and strip_kernels.AVAILABLE and system.block > 2
@@ -77,6 +77,18 @@ class RGFSolver(Solver):
         z = np.atleast_1d(np.asarray(z, dtype=complex))
         sl, sr = s.self_energies(z)
         return kernels.chain_pole_sum(s.hd, self.coupling, z, sl, sr, weight)
+
+    def pole_parts(self, z, weight):
+        """Spin-independent kernel inputs of :meth:`pole_terms` (None: not compiled)."""
+        if not self.compiled:
+            return None
+        z = np.atleast_1d(np.asarray(z, dtype=complex))
+        sl, sr = self.system.self_energies(z)
+        return kernels.pole_parts(z, sl, sr, weight)
+
+    def pole_from_parts(self, parts) -> np.ndarray:
+        """:meth:`pole_terms` from :meth:`pole_parts` of the same poles and weights."""
+        return kernels.pole_rows(self.system.hd, self.coupling, parts)
 
     def diagonal_blocks(self, z) -> np.ndarray:
         """Site blocks G^r_ii(z), (n, N, 2, 2)."""
