@@ -26,8 +26,14 @@ from hpcspin.negf.contour import fermi, plan_equilibrium, plan_window
 from hpcspin.negf.leads import Leads
 from hpcspin.negf.observables import transmission
 from hpcspin.negf.params import ElectronParams, NEGFResult
+from hpcspin.negf.pole_tracking import follow_grid
 from hpcspin.negf.quadrature import Partition, adaptive_integrate, map_blocks, plan_blocks
-from hpcspin.negf.resonances import centre_band, resonance_breakpoints, strip_roots
+from hpcspin.negf.resonances import (
+    STRIP_NARROW,
+    centre_band,
+    resonance_breakpoints,
+    strip_roots,
+)
 from hpcspin.negf.solvers import get_solver
 from hpcspin.negf.system import OpenSystem, SliceTemplate
 from hpcspin.negf.warm import BoundedCache, CachedLeads, WarmStart
@@ -281,13 +287,39 @@ class NEGFEngine:
             return window
         grid = warm.grid_for(key, len(window)) if warm is not None else None
         if grid is not None:
+            grid = self._follow(system, window, grid, warm)
+        if grid is not None:
             for seg, bp in zip(window, grid):
                 seg.breakpoints = bp
             return window
-        seeds = self._seeds(system, window[0].origin, window[-1].origin + window[-1].width)
+        lo, hi = window[0].origin, window[-1].origin + window[-1].width
+        seeds = self._seeds(system, lo, hi)
         for seg in window:
             seg.add_energies(seeds)
+        if warm is not None and self._tracks(system):  # follow these roots from now on
+            warm.poles.start(system, *centre_band(system), lo, hi, self._roots(system, lo, hi))
         return window
+
+    def _tracks(self, system) -> bool:
+        """Strip roots followed along warm-started sequences (pole_tracking.py)?"""
+        return system.block > 2 and self._use_resonances(system)
+
+    def _follow(self, system, window, grid, warm) -> list | None:
+        """Warm step: the strip roots followed and the grid moved with them, or None (cold).
+
+        The followed roots are this evaluation's (``_roots``: seeds, bound states).
+        """
+        if not self._tracks(system):
+            return grid
+        lo, hi = window[0].origin, window[-1].origin + window[-1].width
+        old = warm.poles.roots
+        new = warm.poles.follow(system, *centre_band(system), lo, hi)
+        if new is None:  # a root lost, entered or was born: full search, cold grid
+            warm.start_cold()
+            return None
+        self._eval_roots = ((lo, hi), new)
+        narrow = self.resonance_width or STRIP_NARROW
+        return follow_grid(window, grid, old, new, narrow)
 
     def _integrand(self, solver, system, segments, mu_l, mu_r, m):
         temp, n = self.params.temperature, system.n_sites

@@ -131,7 +131,7 @@ ROOT_XTOL = 1e-13
 POLISH_WIDTH = 1e-3
 #: Resonances narrower than this get graded seeds: chains (first-order estimate) and
 #: strips (strip_poles, accurate widths).
-CHAIN_NARROW = 1e-4
+CHAIN_NARROW = 3e-4
 STRIP_NARROW = 1e-2
 #: Chains: a resonance whose first-order width lies in [CHAIN_NARROW, CHAIN_CENTRE) gets
 #: one breakpoint at its centre. Where levels mix, the first-order width is up to ~10x
@@ -141,6 +141,9 @@ STRIP_NARROW = 1e-2
 #: the adjacent intervals' estimates see it, and the adaptive rule then resolves it; a
 #: full ladder for all of them would cost the reference wall 1730 instead of 1055 points.
 CHAIN_CENTRE = 1e-2
+#: Chains: the graded ladder starts at this fraction of the first-order width (which
+#: overestimates the true width by 2-5x near a mixing level: 4.7e-4 for 9.1e-5).
+CHAIN_LADDER = 0.25
 
 
 def _herm_band(ab, kd: int, b: int, sl: np.ndarray, sr: np.ndarray) -> np.ndarray:
@@ -287,15 +290,26 @@ def strip_roots(system, ab, kd: int, lo: float, hi: float):
     hp = _HermitianPart(system, ab, kd)
     pos, wid, index = [], [], []
     for r, idx in _bracketed_roots(hp, lo, hi):
-        g, x = _first_order_width(hp, r, idx)
-        if 0 < g < POLISH_WIDTH:
-            lam = _polish(system, ab, kd, complex(r, -0.5 * g), x)
-            if lam is not None and lam.imag < 0 and abs(lam.real - r) < 10 * g:
-                r, g = lam.real, -2.0 * lam.imag
+        r, g = root_pole(hp, r, idx)
         pos.append(r)
         wid.append(g)
         index.append(idx)
     return np.array(pos), np.array(wid), np.array(index, dtype=int)
+
+
+def root_pole(hp: _HermitianPart, r: float, idx: int, first=None) -> tuple[float, float]:
+    """(position, width) of the resonance at the root (r, n) of eps_n(E) = E.
+
+    First-order width from the eigenvector (``first``: (width, eigenvector) when already
+    known); narrow poles polished (:func:`_polish`), the polish kept only with a
+    negative imaginary part and within 10 widths of r.
+    """
+    g, x = _first_order_width(hp, r, idx) if first is None else first
+    if 0 < g < POLISH_WIDTH:
+        lam = _polish(hp.system, hp.ab, hp.kd, complex(r, -0.5 * g), x)
+        if lam is not None and lam.imag < 0 and abs(lam.real - r) < 10 * g:
+            r, g = lam.real, -2.0 * lam.imag
+    return r, g
 
 
 def centre_band(system, compiled: bool = False):
@@ -311,11 +325,19 @@ def _rhs(n: int) -> np.ndarray:
 
 
 def _graded(
-    er, width, lo: float, hi: float, narrow: float, coarse: float, centre: float = 0.0
+    er,
+    width,
+    lo: float,
+    hi: float,
+    narrow: float,
+    coarse: float,
+    centre: float = 0.0,
+    start: float = 1.0,
 ) -> np.ndarray:
-    """E_r and E_r +- Gamma 4^k (up to ``coarse``) of every narrow resonance in (lo, hi).
+    """E_r and E_r +- s Gamma 4^k (up to ``coarse``) of every narrow resonance in (lo, hi).
 
-    Resonances with ``narrow <= Gamma < centre`` get their centre E_r only.
+    ``s`` is ``start``; resonances with ``narrow <= Gamma < centre`` get their centre
+    E_r only.
     """
     pts = []
     for x, g in zip(er, width):
@@ -326,7 +348,7 @@ def _graded(
         if not g < narrow:  # broad
             continue
         pts.append(x)
-        d = g
+        d = g * start
         while d < coarse:
             pts += [x - d, x + d]
             d *= 4.0
@@ -400,4 +422,5 @@ def resonance_breakpoints(
         "ki,kij,kj->k", p1.conj(), sr, p1
     )
     centre = max(narrow, CHAIN_CENTRE)
-    return _graded(e + shift.real, -2 * shift.imag, lo, hi, narrow, coarse, centre)
+    width = -2 * shift.imag
+    return _graded(e + shift.real, width, lo, hi, narrow, coarse, centre, CHAIN_LADDER)

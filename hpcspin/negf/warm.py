@@ -13,6 +13,9 @@ cold start.
 Every decision depends only on the sequence of configurations and on the quadrature's
 own results, which are the same on every rank, so results stay bit-identical at any
 rank count.
+
+On strips the resonances of the window are searched on cold starts only and followed
+on warm ones, and the grid moves with them (:mod:`.pole_tracking`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+from hpcspin.negf.pole_tracking import PoleTracker
 
 
 @dataclass
@@ -33,6 +38,8 @@ class WarmStart:
         key: (bias, mu) of the stored grid.
         grid: per window segment, the sorted breakpoints of the last final intervals.
         cold_points: quadrature points of the last cold start.
+        poles: the strip resonances followed from one evaluation to the next
+            (:class:`~hpcspin.negf.pole_tracking.PoleTracker`; strips only).
         reused: warm evaluations since the last cold start.
         counts: number of cold and warm evaluations so far.
     """
@@ -44,6 +51,7 @@ class WarmStart:
     cold_points: int = 0
     reused: int = 0
     counts: dict = field(default_factory=lambda: {"cold": 0, "warm": 0})
+    poles: PoleTracker = field(default_factory=PoleTracker)
     _was_cold: bool = True
     _plan: tuple | None = None
 
@@ -74,6 +82,10 @@ class WarmStart:
             return None
         self.reused += 1
         return [np.array(bp) for bp in self.grid]
+
+    def start_cold(self) -> None:
+        """Take this evaluation as a cold start after all (the strip roots were lost)."""
+        self._was_cold = True
 
     def update(self, key: tuple, grid: list, points: int) -> None:
         """Record the final grid of the evaluation that just finished."""
@@ -132,6 +144,11 @@ class CachedLeads:
 
     def __getattr__(self, name):
         return getattr(self._leads, name)
+
+    @property
+    def uncached(self):
+        """The leads themselves (for one-off energies that would only crowd the cache)."""
+        return self._leads
 
     def self_energies(self, z) -> tuple[np.ndarray, np.ndarray]:
         """(Sigma_L, Sigma_R) as :meth:`Leads.self_energies` (cached)."""

@@ -1,0 +1,275 @@
+"""Strip resonances followed from one field evaluation to the next (warm starts).
+
+On strips the narrow resonances of the bias window are the roots of eps_n(E) = E, with
+eps_n the sorted eigenvalues of H + Herm Sigma(E) (:func:`.resonances.strip_roots`).
+The full search (a scan of the window with banded eigenvalue solves, Brent's method,
+a polish) costs 0.2-0.4 s on a 20 x 4 strip, more than the window integral itself.
+In dynamics the spins move little between evaluations, and so do the roots (and the
+widths, which on a tilting wall range over 1e-10..1e-2), so a warm-started sequence
+searches once (on a cold start) and then follows every root:
+
+* Newton on f(E) = eps_n(E) - E from the previous root, with eps_n from inverse
+  iteration at E (started from the previous eigenvector: the eigenvalue nearest E) and
+  f'(E) = <psi| d Herm Sigma/dE |psi> - 1 (Hellmann-Feynman), to ROOT_XTOL as the search;
+  then the width (and polish) of the search itself (:func:`.resonances.root_pole`);
+* checks: Newton converges within TRACK_STEPS and moves a root by at most MAX_JUMP; no
+  two roots of one eps_n meet; and the number of roots in the window, which is
+  #{eps_n(hi) < hi} - #{eps_n(lo) < lo} since every root crosses with slope
+  d eps_n/dE < 1, differs from the tracked count by what it did at the search (the
+  search may miss pairs within one scan step; the difference stays fixed while the
+  roots move). A failed check (a root entering the window, two roots born or
+  annihilated, Newton lost) makes the engine start cold: a full search again.
+
+:func:`follow_grid` moves the warm grid's breakpoints with the resonances that moved,
+and adds the graded seeds of the new widths where the grid lacks them, so the grid does
+not grow step after step. Everything runs the same on every rank (no communication), so
+results stay bit-identical at any rank count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+
+from hpcspin.negf.resonances import (
+    ROOT_XTOL,
+    _band_matvec,
+    _effective_band,
+    _HermitianPart,
+    _rhs,
+    _solve_shifted,
+    root_pole,
+)
+
+#: Newton steps allowed per root and evaluation (2-3 needed after a dynamics step).
+TRACK_STEPS = 8
+#: A root that moves farther than this (t) in one evaluation is taken as lost.
+MAX_JUMP = 1e-2
+#: Step (t) of the central difference for d Sigma / dE.
+SIGMA_STEP = 1e-7
+
+
+def _count_below(hp: _HermitianPart, e: float) -> int:
+    """#{n: eps_n(e) < e}."""
+    return int(np.sum(sla.eigvals_banded(hp.band(e)[0], check_finite=False) < e))
+
+
+class _Band:
+    """General-band layout of H + Herm Sigma(E) (the end blocks added by index arrays)."""
+
+    def __init__(self, ab, kd: int, b: int):
+        n = ab.shape[1]
+        self.base = _effective_band(ab, kd, b, np.zeros((b, b)), np.zeros((b, b)))
+        i, j = np.meshgrid(np.arange(b), np.arange(b), indexing="ij")
+        self.rows, self.left, self.right = (kd + i - j).ravel(), j.ravel(), (n - b + j).ravel()
+
+    def at(self, sl: np.ndarray, sr: np.ndarray) -> np.ndarray:
+        full = self.base.copy()
+        full[self.rows, self.left] += (0.5 * (sl + sl.conj().T)).ravel()
+        full[self.rows, self.right] += (0.5 * (sr + sr.conj().T)).ravel()
+        return full
+
+
+def _self_energies(system, e: np.ndarray):
+    """Sigma at e, e - SIGMA_STEP, e + SIGMA_STEP (3 x len(e)), past any energy cache."""
+    leads = getattr(system.leads, "uncached", system.leads)
+    return leads.self_energies(np.concatenate([e, e - SIGMA_STEP, e + SIGMA_STEP]))
+
+
+def _newton(hp: _HermitianPart, e0: np.ndarray, x0: list):
+    """Every root of eps(E) = E near ``e0`` (eps: the eigenvalue nearest E), together.
+
+    Returns:
+        (roots, eigenvectors, first-order widths), or None if one did not converge.
+    """
+    b, kd, band = hp.b, hp.kd, _Band(hp.ab, hp.kd, hp.b)
+    e, x, wid = np.array(e0, dtype=float), list(x0), np.zeros(len(e0))
+    todo = np.arange(len(e))
+    for _ in range(TRACK_STEPS):
+        if not len(todo):
+            return e, x, wid
+        sl, sr = _self_energies(hp.system, e[todo])
+        k, left = len(todo), []
+        for j, r in enumerate(todo):
+            full = band.at(sl[j], sr[j])
+            x[r] = v = _solve_shifted(full, kd, complex(e[r]), x[r])
+            eps = float(np.vdot(v, _band_matvec(full, kd, v)).real)
+            dl = (sl[2 * k + j] - sl[k + j]) / (2 * SIGMA_STEP)
+            dr = (sr[2 * k + j] - sr[k + j]) / (2 * SIGMA_STEP)
+            slope = float(np.real(v[:b].conj() @ dl @ v[:b] + v[-b:].conj() @ dr @ v[-b:]))
+            gam = -2.0 * float(
+                np.imag(v[:b].conj() @ sl[j] @ v[:b] + v[-b:].conj() @ sr[j] @ v[-b:])
+            )
+            wid[r] = gam / max(1.0 - slope, 1e-3)  # as resonances._first_order_width
+            step = (eps - e[r]) / max(1.0 - slope, 1e-3)
+            e[r] += step
+            if abs(step) > ROOT_XTOL:
+                left.append(r)
+        todo = np.array(left, dtype=int)
+    return None if len(todo) else (e, x, wid)
+
+
+@dataclass
+class PoleTracker:
+    """Roots of eps_n(E) = E of a strip's window, carried along a warm-started sequence.
+
+    Attributes:
+        window: (lo, hi) of the roots held.
+        roots: (positions, widths, index) as :func:`.resonances.strip_roots`.
+        vectors: eigenvectors at the roots (start of the next inverse iteration).
+        deficit: roots counted by the eigenvalue inertia minus roots held, at the search.
+        counts: searches, tracked evaluations and lost tracks so far.
+    """
+
+    window: tuple | None = None
+    roots: tuple | None = None
+    vectors: list | None = None
+    deficit: int = 0
+    counts: dict = field(default_factory=lambda: {"search": 0, "tracked": 0, "lost": 0})
+
+    def start(self, system, ab, kd: int, lo: float, hi: float, roots) -> None:
+        """Hold the roots of a full search (a cold start) in [lo, hi]."""
+        self.counts["search"] += 1
+        self.window, self.roots, self.vectors = (lo, hi), roots, None
+        if roots is None:
+            return
+        hp = _HermitianPart(system, ab, kd)
+        self.deficit = _count_below(hp, hi) - _count_below(hp, lo) - len(roots[0])
+
+    def follow(self, system, ab, kd: int, lo: float, hi: float):
+        """The held roots followed to ``system``'s spins, or None (search again)."""
+        if self.roots is None or self.window != (lo, hi):
+            return None
+        out = self._follow(_HermitianPart(system, ab, kd), lo, hi)
+        self.counts["tracked" if out is not None else "lost"] += 1
+        if out is None:
+            self.roots = None
+        return out
+
+    def _follow(self, hp: _HermitianPart, lo: float, hi: float):
+        pos, _, index = self.roots
+        starts = self.vectors or [_rhs(hp.ab.shape[1])] * len(pos)
+        got = _newton(hp, pos, starts)
+        if got is None or (len(pos) and np.abs(got[0] - pos).max() > MAX_JUMP):
+            return None
+        new, vecs, first = got
+        if _merged(new, index):
+            return None
+        keep = (new >= lo) & (new <= hi)
+        if _count_below(hp, hi) - _count_below(hp, lo) - int(keep.sum()) != self.deficit:
+            return None
+        poles = [
+            root_pole(hp, float(new[i]), int(index[i]), (first[i], vecs[i]))
+            for i in np.flatnonzero(keep)
+        ]
+        pos = np.array([p[0] for p in poles])
+        wid = np.array([p[1] for p in poles])
+        self.roots = (pos, wid, index[keep])
+        self.vectors = [v for v, k in zip(vecs, keep) if k]
+        return self.roots
+
+
+def _merged(pos: np.ndarray, index: np.ndarray) -> bool:
+    """True if two roots of the same eps_n fell onto one (a track was lost)."""
+    for n in np.unique(index):
+        p = np.sort(pos[index == n])
+        if len(p) > 1 and np.diff(p).min() < 1e3 * ROOT_XTOL:
+            return True
+    return False
+
+
+def _ladder(pos, wid, narrow: float, coarse: float) -> list[tuple[float, float, float]]:
+    """(breakpoint, resonance, width) of the graded seeds E_r, E_r +- Gamma 4^k (as _graded)."""
+    out = []
+    for x, g in zip(pos, wid):
+        if not 1e-15 <= g < narrow:
+            continue
+        out.append((x, x, g))
+        d = g
+        while d < coarse:
+            out += [(x - d, x, g), (x + d, x, g)]
+            d *= 4.0
+    return out
+
+
+def _missing(e: np.ndarray, seeds) -> list[float]:
+    """Seeds the grid ``e`` lacks.
+
+    The centre is present if a breakpoint lies within Gamma / 4 of it; a seed at
+    distance d if a breakpoint lies on its side at a distance in [d / 4, 4 d]: an older
+    ladder (graded from the width some steps ago) serves as well, so only the inner
+    rungs of a resonance that became narrower (or the whole ladder of one that became
+    narrow) are added.
+    """
+    out = []
+    for p, x, g in seeds:
+        d = p - x
+        if d == 0.0:
+            hit = np.any(np.abs(e - x) <= 0.25 * g)
+        else:
+            r = (e - x) / d
+            hit = np.any((r >= 0.25) & (r <= 4.0))
+        if not hit:
+            out.append(p)
+    return out
+
+
+def _shift(e: np.ndarray, old: np.ndarray, new: np.ndarray, coarse: float) -> np.ndarray:
+    """Energies moved with their nearest moved resonance, tapered to 0 at ``coarse``."""
+    if len(old) == 0:
+        return e
+    dist = np.abs(e[:, None] - old[None, :])
+    near = np.argmin(dist, axis=1)
+    w = np.clip(1.0 - dist[np.arange(len(e)), near] / coarse, 0.0, 1.0)
+    return e + w * (new - old)[near]
+
+
+def follow_grid(segments, grid, old, new, narrow: float, coarse: float = 0.05) -> list:
+    """Warm-grid breakpoints (per window segment, in s) moved with the resonances.
+
+    Args:
+        segments: the window segments ("cos" maps; their ends stay fixed).
+        grid: breakpoints per segment, in the segment variable s.
+        old: (positions, widths, index) of the roots the grid was refined for.
+        new: the same roots followed to the new spins (a root that left the window
+            is absent; roots are matched by (index, order within the index)).
+        narrow: resonances narrower than this carry graded seeds.
+        coarse: the grading range; breakpoints farther than this from a resonance stay.
+
+    Returns:
+        breakpoints per segment (sorted, unique), with the missing graded seeds added.
+    """
+    x_old, x_new = _matched(old, new, narrow)
+    seeds = _ladder(new[0], new[1], narrow, coarse)
+    out = []
+    for seg, s in zip(segments, grid):
+        a, w = seg.origin, seg.width
+        e = a + 0.5 * w * (1.0 - np.cos(np.pi * s))
+        moved = _shift(e[1:-1], x_old, x_new, coarse)
+        inner = np.arccos(np.clip(1.0 - 2.0 * (moved - a) / w, -1.0, 1.0)) / np.pi
+        bp = np.concatenate([s[:1], inner, s[-1:]])
+        if np.any(np.diff(bp) <= 0):  # moved past a neighbour: keep the grid as it was
+            bp, moved = s, e[1:-1]
+        missing = _missing(moved, [t for t in seeds if a < t[0] < a + w])
+        if missing:
+            add = np.arccos(1.0 - 2.0 * (np.array(missing) - a) / w) / np.pi
+            bp = np.unique(np.concatenate([bp, add]))
+        out.append(bp)
+    return out
+
+
+def _matched(old, new, narrow: float) -> tuple[np.ndarray, np.ndarray]:
+    """Old and new positions of the narrow resonances present in both."""
+    xo, xn = [], []
+    for n in np.unique(new[2]):
+        po, pn = old[0][old[2] == n], new[0][new[2] == n]
+        wo = old[1][old[2] == n]
+        if len(po) != len(pn):  # a root of this eps_n left the window: match by order
+            continue
+        for a, b, g in zip(np.sort(po), np.sort(pn), wo[np.argsort(po)]):
+            if g < narrow:
+                xo.append(a)
+                xn.append(b)
+    return np.array(xo), np.array(xn)
