@@ -35,11 +35,9 @@ import scipy.linalg as sla
 
 from hpcspin.negf.resonances import (
     ROOT_XTOL,
-    _band_matvec,
     _effective_band,
     _HermitianPart,
     _rhs,
-    _solve_shifted,
     root_pole,
 )
 
@@ -57,19 +55,28 @@ def _count_below(hp: _HermitianPart, e: float) -> int:
 
 
 class _Band:
-    """General-band layout of H + Herm Sigma(E) (the end blocks added by index arrays)."""
+    """H + Herm Sigma(E) - sigma in LAPACK's gbsv layout (the end blocks added by index).
+
+    Rows kd..3kd hold the general band (row 2 kd the diagonal), rows 0..kd-1 LU fill-in.
+    """
 
     def __init__(self, ab, kd: int, b: int):
         n = ab.shape[1]
-        self.base = _effective_band(ab, kd, b, np.zeros((b, b)), np.zeros((b, b)))
+        self.kd = kd
+        self.base = np.zeros((3 * kd + 1, n), dtype=complex)
+        self.base[kd:] = _effective_band(ab, kd, b, np.zeros((b, b)), np.zeros((b, b)))
         i, j = np.meshgrid(np.arange(b), np.arange(b), indexing="ij")
-        self.rows, self.left, self.right = (kd + i - j).ravel(), j.ravel(), (n - b + j).ravel()
+        self.rows, self.left, self.right = (2 * kd + i - j).ravel(), j.ravel(), (n - b + j).ravel()
+        self.gbsv = sla.get_lapack_funcs("gbsv", (self.base,))
 
-    def at(self, sl: np.ndarray, sr: np.ndarray) -> np.ndarray:
-        full = self.base.copy()
-        full[self.rows, self.left] += (0.5 * (sl + sl.conj().T)).ravel()
-        full[self.rows, self.right] += (0.5 * (sr + sr.conj().T)).ravel()
-        return full
+    def solve(self, sl: np.ndarray, sr: np.ndarray, sigma: float, x: np.ndarray):
+        """(H + Herm Sigma - sigma)^-1 x, or None if singular."""
+        m = self.base.copy()
+        m[self.rows, self.left] += (0.5 * (sl + sl.conj().T)).ravel()
+        m[self.rows, self.right] += (0.5 * (sr + sr.conj().T)).ravel()
+        m[2 * self.kd] -= sigma
+        _, _, y, info = self.gbsv(self.kd, self.kd, m, x, overwrite_ab=1)
+        return y if info == 0 else None
 
 
 def _self_energies(system, e: np.ndarray):
@@ -84,8 +91,9 @@ def _newton(hp: _HermitianPart, e0: np.ndarray, x0: list):
     Returns:
         (roots, eigenvectors, first-order widths), or None if one did not converge.
     """
-    b, kd, band = hp.b, hp.kd, _Band(hp.ab, hp.kd, hp.b)
-    e, x, wid = np.array(e0, dtype=float), list(x0), np.zeros(len(e0))
+    b, band = hp.b, _Band(hp.ab, hp.kd, hp.b)
+    e, wid = np.array(e0, dtype=float), np.zeros(len(e0))
+    x = [v / np.linalg.norm(v) for v in x0]
     todo = np.arange(len(e))
     for _ in range(TRACK_STEPS):
         if not len(todo):
@@ -93,9 +101,16 @@ def _newton(hp: _HermitianPart, e0: np.ndarray, x0: list):
         sl, sr = _self_energies(hp.system, e[todo])
         k, left = len(todo), []
         for j, r in enumerate(todo):
-            full = band.at(sl[j], sr[j])
-            x[r] = v = _solve_shifted(full, kd, complex(e[r]), x[r])
-            eps = float(np.vdot(v, _band_matvec(full, kd, v)).real)
+            # one inverse-iteration step; the eigenvalue nearest sigma is then
+            # sigma + <v|x>/|y| (error second order in the error of x)
+            sigma = e[r] + 1e-13 * (1.0 + abs(e[r]))
+            y = band.solve(sl[j], sr[j], sigma, x[r])
+            if y is None:
+                return None
+            ny = float(np.linalg.norm(y))
+            v = y / ny
+            eps = sigma + float(np.vdot(v, x[r]).real) / ny
+            x[r] = v
             dl = (sl[2 * k + j] - sl[k + j]) / (2 * SIGMA_STEP)
             dr = (sr[2 * k + j] - sr[k + j]) / (2 * SIGMA_STEP)
             slope = float(np.real(v[:b].conj() @ dl @ v[:b] + v[-b:].conj() @ dr @ v[-b:]))
