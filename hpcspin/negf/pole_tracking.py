@@ -195,8 +195,8 @@ def _merged(pos: np.ndarray, index: np.ndarray) -> bool:
     return False
 
 
-def _ladder(pos, wid, narrow: float, coarse: float) -> list[tuple[float, float, float]]:
-    """(breakpoint, resonance, width) of the graded seeds E_r, E_r +- Gamma 4^k (as _graded)."""
+def _ladder(pos, wid, narrow: float, coarse: float, ratio: float) -> list[tuple]:
+    """(breakpoint, resonance, width) of the seeds E_r, E_r +- Gamma ratio^k (as _graded)."""
     out = []
     for x, g in zip(pos, wid):
         if not 1e-15 <= g < narrow:
@@ -205,18 +205,18 @@ def _ladder(pos, wid, narrow: float, coarse: float) -> list[tuple[float, float, 
         d = g
         while d < coarse:
             out += [(x - d, x, g), (x + d, x, g)]
-            d *= 4.0
+            d *= ratio
     return out
 
 
-def _missing(e: np.ndarray, seeds) -> list[float]:
+def _missing(e: np.ndarray, seeds, ratio: float) -> list[float]:
     """Seeds the grid ``e`` lacks.
 
     The centre is present if a breakpoint lies within Gamma / 4 of it; a seed at
-    distance d if a breakpoint lies on its side at a distance in [d / 4, 4 d]: an older
-    ladder (graded from the width some steps ago) serves as well, so only the inner
-    rungs of a resonance that became narrower (or the whole ladder of one that became
-    narrow) are added.
+    distance d if a breakpoint lies on its side at a distance in [d / ratio, ratio d]:
+    an older ladder (graded from the width some steps ago) serves as well, so only the
+    inner rungs of a resonance that became narrower (or the whole ladder of one that
+    became narrow) are added.
     """
     out = []
     for p, x, g in seeds:
@@ -225,7 +225,7 @@ def _missing(e: np.ndarray, seeds) -> list[float]:
             hit = np.any(np.abs(e - x) <= 0.25 * g)
         else:
             r = (e - x) / d
-            hit = np.any((r >= 0.25) & (r <= 4.0))
+            hit = np.any((r >= 1.0 / ratio) & (r <= ratio))
         if not hit:
             out.append(p)
     return out
@@ -241,7 +241,9 @@ def _shift(e: np.ndarray, old: np.ndarray, new: np.ndarray, coarse: float) -> np
     return e + w * (new - old)[near]
 
 
-def follow_grid(segments, grid, old, new, narrow: float, coarse: float = 0.05) -> list:
+def follow_grid(
+    segments, grid, old, new, narrow: float, coarse: float = 0.05, ratio: float = 4.0
+) -> list:
     """Warm-grid breakpoints (per window segment, in s) moved with the resonances.
 
     Args:
@@ -252,12 +254,13 @@ def follow_grid(segments, grid, old, new, narrow: float, coarse: float = 0.05) -
             is absent; roots are matched by (index, order within the index)).
         narrow: resonances narrower than this carry graded seeds.
         coarse: the grading range; breakpoints farther than this from a resonance stay.
+        ratio: the grading ratio of the ladders (as the engine's seeds).
 
     Returns:
         breakpoints per segment (sorted, unique), with the missing graded seeds added.
     """
     x_old, x_new = _matched(old, new, narrow)
-    seeds = _ladder(new[0], new[1], narrow, coarse)
+    seeds = _ladder(new[0], new[1], narrow, coarse, ratio)
     out = []
     for seg, s in zip(segments, grid):
         a, w = seg.origin, seg.width
@@ -267,7 +270,7 @@ def follow_grid(segments, grid, old, new, narrow: float, coarse: float = 0.05) -
         bp = np.concatenate([s[:1], inner, s[-1:]])
         if np.any(np.diff(bp) <= 0):  # moved past a neighbour: keep the grid as it was
             bp, moved = s, e[1:-1]
-        missing = _missing(moved, [t for t in seeds if a < t[0] < a + w])
+        missing = _missing(moved, [t for t in seeds if a < t[0] < a + w], ratio)
         if missing:
             add = np.arccos(1.0 - 2.0 * (np.array(missing) - a) / w) / np.pi
             bp = np.unique(np.concatenate([bp, add]))

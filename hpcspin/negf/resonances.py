@@ -333,11 +333,12 @@ def _graded(
     coarse: float,
     centre: float = 0.0,
     start: float = 1.0,
+    ratio: float = 4.0,
 ) -> np.ndarray:
-    """E_r and E_r +- s Gamma 4^k (up to ``coarse``) of every narrow resonance in (lo, hi).
+    """E_r and E_r +- s Gamma r^k (up to ``coarse``) of every narrow resonance in (lo, hi).
 
-    ``s`` is ``start``; resonances with ``narrow <= Gamma < centre`` get their centre
-    E_r only.
+    ``s`` is ``start``, r is ``ratio``; resonances with ``narrow <= Gamma < centre`` get
+    their centre E_r only.
     """
     pts = []
     for x, g in zip(er, width):
@@ -351,7 +352,7 @@ def _graded(
         d = g * start
         while d < coarse:
             pts += [x - d, x + d]
-            d *= 4.0
+            d *= ratio
     pts = np.array(pts)
     return np.unique(pts[(pts > lo) & (pts < hi)])
 
@@ -366,6 +367,7 @@ def resonance_breakpoints(
     refine: bool | None = None,
     compiled: bool = False,
     roots: tuple | None = None,
+    ratio: float = 4.0,
 ) -> np.ndarray:
     """Graded breakpoints around the narrow resonances inside [lo, hi].
 
@@ -385,6 +387,7 @@ def resonance_breakpoints(
             in one compiled call (scheme "fast"; the same seeds to round-off).
         roots: the :func:`strip_roots` of this system and window when already found
             (with ``refine``).
+        ratio: grading ratio of the strip poles' ladders (E_r +- Gamma ratio^k).
 
     Returns:
         sorted breakpoints (may be empty).
@@ -401,7 +404,7 @@ def resonance_breakpoints(
                 roots = strip_roots(system, ab, kd, lo, hi)
             except (np.linalg.LinAlgError, ValueError):
                 return np.zeros(0)
-        return _graded(roots[0], roots[1], lo, hi, narrow, coarse)
+        return _graded(roots[0], roots[1], lo, hi, narrow, coarse, ratio=ratio)
     try:
         e = sla.eigvals_banded(ab, lower=False, check_finite=False)
     except (np.linalg.LinAlgError, ValueError):
