@@ -114,3 +114,20 @@ def test_warm_tracked_evaluations_agree_with_cold_ones():
         cold_points = cold_points or b.n_energy_points
         assert a.n_energy_points < 1.3 * cold_points  # the grid follows, it does not grow
     assert warm.poles.counts["tracked"] == 3 and warm.counts == {"cold": 1, "warm": 3}
+
+
+def test_a_lost_track_makes_the_evaluation_a_cold_start():
+    lat, walls = _walls(0)
+    rng = np.random.default_rng(7)
+    other = rng.normal(size=walls[0].shape)
+    other /= np.linalg.norm(other, axis=1)[:, None]
+    p = ElectronParams(J=2.0, bias=0.5)
+    eng = NEGFEngine(lat, p, tol=1e-5, scheme="fast")
+    warm = WarmStart()
+    eng.compute(walls[0], warm=warm)
+    a = eng.compute(other, warm=warm)  # every resonance elsewhere: search again
+    b = NEGFEngine(lat, p, tol=1e-5, scheme="fast").compute(other)
+    assert warm.poles.counts == {"search": 2, "tracked": 0, "lost": 1}
+    assert warm.counts == {"cold": 2, "warm": 0}
+    assert np.array_equal(a.spin_density, b.spin_density)
+    assert a.n_energy_points == b.n_energy_points
