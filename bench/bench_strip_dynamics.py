@@ -169,7 +169,10 @@ def main() -> None:
     ap.add_argument("--tols", type=float, nargs="+", default=[1e-4])
     ap.add_argument("--baselines", nargs="*", default=["searched", "no-seed"])
     ap.add_argument("--t-end", type=float, default=0.0, help="a long tracked run instead")
+    ap.add_argument("--quick", action="store_true", help="10 steps, errors every 10 evaluations")
     a = ap.parse_args()
+    if a.quick:
+        a.steps, a.every = 10, 10
     cfg = load_deck(a.deck, check_files=False)
     ctx = ParallelContext()
     spins, source = start_spins(cfg, lattice_from(cfg))
