@@ -13,8 +13,8 @@ resonance of width ~1e-9 by a small tilt) couples to the real, O(1), square-root
 self-energy of its closed channel, which shifts it by much more than its width. Strips
 therefore use :func:`strip_poles` (the default there): roots of eps_n(E) = E of the
 Hermitian part H + Herm Sigma(E), polished on the linearised H + Sigma (docs/negf.md,
-narrow resonances on strips). The chain keeps the first-order seeds (the reference
-scheme's chain results are unchanged bit for bit).
+narrow resonances on strips). Chains keep the first-order seeds, with a safety margin
+for their errors (CHAIN_NARROW, CHAIN_CENTRE, CHAIN_LADDER).
 
 Breakpoints at E_r and E_r +- Gamma_n 4^k (k = 0, 1, ... up to the base grid scale)
 let the adaptive quadrature resolve each one. The eigenvalues come from LAPACK's
@@ -183,24 +183,48 @@ class _HermitianPart:
         return float(sla.eigvals_banded(hb, select="i", select_range=(idx, idx))[0])
 
 
-def _bracketed_roots(hp: _HermitianPart, lo: float, hi: float) -> list[tuple[float, int]]:
+def _bracketed_roots(
+    hp: _HermitianPart, lo: float, hi: float, method: str = "newton"
+) -> list[tuple[float, int, tuple | None]]:
     """Every root of eps_n(E) = E in [lo, hi], over all n (sign changes on a scan).
 
+    ``method``: "newton" (:mod:`.root_search`: Newton in each bracket, checked, Brent's
+    method where a check fails) or "brent" (Brent's method in every bracket: the
+    reference).
+
     Returns:
-        (root, n) pairs.
+        (root, n, first) triples; ``first`` is (first-order width, eigenvector) from the
+        Newton iteration, or None.
     """
     grid = np.linspace(lo, hi, max(3, int(np.ceil((hi - lo) / SCAN_STEP)) + 1))
     g = hp.scan(grid) - grid[:, None]
-    roots: list[tuple[float, int]] = []
-    for j in range(len(grid) - 1):
-        for idx in np.flatnonzero(g[j] * g[j + 1] <= 0):
+    js, ids = np.nonzero(g[:-1] * g[1:] <= 0)  # ordered by interval, then n
+    found = {}
+    if method == "newton" and len(js):
+        from hpcspin.negf.root_search import index_ok, newton_brackets
+
+        ga, gb = g[js, ids], g[js + 1, ids]
+        a, b = grid[js], grid[js + 1]
+        den = np.where(ga != gb, ga - gb, 1.0)
+        e0 = np.clip(a + ga / den * (b - a), a, b)
+        r, vecs, wid, ok = newton_brackets(hp, a, b, e0)
+        ok &= index_ok(hp, r, ids)
+        found = {k: (float(r[k]), (float(wid[k]), vecs[k])) for k in np.flatnonzero(ok)}
+    elif method != "brent":
+        raise ValueError(f"unknown root method {method!r}")
+    roots: list[tuple[float, int, tuple | None]] = []
+    for k, (j, idx) in enumerate(zip(js, ids)):
+        if k in found:
+            r, first = found[k]
+        else:
             f = lambda e, i=int(idx): hp.one(e, i) - e  # noqa: E731
             try:
                 r = brentq(f, grid[j], grid[j + 1], xtol=ROOT_XTOL, rtol=1e-15)
             except (ValueError, RuntimeError, np.linalg.LinAlgError):
                 continue
-            if not any(i == idx and abs(r - q) < 1e-12 for q, i in roots):  # on a scan point
-                roots.append((float(r), int(idx)))
+            first = None
+        if not any(i == idx and abs(r - q) < 1e-12 for q, i, _ in roots):  # on a scan point
+            roots.append((float(r), int(idx), first))
     return roots
 
 
@@ -285,12 +309,16 @@ def strip_poles(system, ab, kd: int, lo: float, hi: float):
     return pos, wid
 
 
-def strip_roots(system, ab, kd: int, lo: float, hi: float):
-    """:func:`strip_poles` with the index n of eps_n of every root: (pos, widths, n)."""
+def strip_roots(system, ab, kd: int, lo: float, hi: float, method: str = "newton"):
+    """:func:`strip_poles` with the index n of eps_n of every root: (pos, widths, n).
+
+    ``method``: how bracketed roots are located, "newton" (default) or "brent" (the
+    earlier search, kept as the reference); see :func:`_bracketed_roots`.
+    """
     hp = _HermitianPart(system, ab, kd)
     pos, wid, index = [], [], []
-    for r, idx in _bracketed_roots(hp, lo, hi):
-        r, g = root_pole(hp, r, idx)
+    for r, idx, first in _bracketed_roots(hp, lo, hi, method):
+        r, g = root_pole(hp, r, idx, first)
         pos.append(r)
         wid.append(g)
         index.append(idx)
