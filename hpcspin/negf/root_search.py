@@ -97,8 +97,10 @@ def newton_brackets(hp: _HermitianPart, a: np.ndarray, b: np.ndarray, e0: np.nda
 
 
 def _slice_blocks(ab, kd: int, b: int):
-    """Diagonal (L, b, b) and upper (L-1, b, b) blocks of the band, or None if not
-    block tridiagonal in slices of b."""
+    """Diagonal (L, b, b) and upper (L-1, b, b) slice blocks of the band.
+
+    None if the band is not block tridiagonal in slices of b.
+    """
     n = ab.shape[1]
     if n % b or kd >= 2 * b:
         return None
