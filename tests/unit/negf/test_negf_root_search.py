@@ -11,6 +11,7 @@ import scipy.linalg as sla
 from hpcspin.hamiltonian.textures import domain_wall
 from hpcspin.lattice import make_lattice
 from hpcspin.negf import root_search
+from hpcspin.negf.bound_states import BOUND_WIDTH
 from hpcspin.negf.engine import ElectronParams, NEGFEngine
 from hpcspin.negf.resonances import _HermitianPart, centre_band, strip_roots
 
@@ -39,6 +40,8 @@ def _assert_same(new, old):
     wide = old[1] > 1e-14  # the rest are bound states: widths are round-off
     assert np.all(np.abs(new[1] - old[1])[wide] < 1e-6 * old[1][wide])
     assert np.all(np.abs(new[1][~wide]) < 1e-12)
+    # the same bound states for the engine's bound-state occupation
+    assert np.array_equal(np.abs(new[1]) < BOUND_WIDTH, np.abs(old[1]) < BOUND_WIDTH)
 
 
 @pytest.mark.parametrize("kind", ["tilted", "random", "triangular"])
