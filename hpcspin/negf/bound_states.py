@@ -68,7 +68,10 @@ def _group_density(system, ab, kd: int, e: float, idx: np.ndarray) -> np.ndarray
     sl, sr = system.self_energies(np.array([e, e - SIGMA_STEP, e + SIGMA_STEP]))
     hb = _herm_band(ab, kd, b, sl[0], sr[0])
     lo, hi = int(idx.min()), int(idx.max())
-    w, psi = sla.eig_banded(hb, select="i", select_range=(lo, hi), check_finite=False)
+    try:
+        w, psi = sla.eig_banded(hb, select="i", select_range=(lo, hi), check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):  # as if not found: the split's occupation
+        return None
     keep = np.isin(np.arange(lo, hi + 1), idx) & (np.abs(w - e) < 1e-7)
     if not keep.any():
         return None
