@@ -196,22 +196,20 @@ def _bracketed_roots(
         (root, n, first) triples; ``first`` is (first-order width, eigenvector) from the
         Newton iteration, or None.
     """
+    if method not in ("newton", "brent"):
+        raise ValueError(f"unknown root method {method!r}")
     grid = np.linspace(lo, hi, max(3, int(np.ceil((hi - lo) / SCAN_STEP)) + 1))
     g = hp.scan(grid) - grid[:, None]
-    js, ids = np.nonzero(g[:-1] * g[1:] <= 0)  # ordered by interval, then n
-    found = {}
-    if method == "newton" and len(js):
-        from hpcspin.negf.root_search import index_ok, newton_brackets
+    got = None
+    if method == "newton":
+        from hpcspin.negf.root_search import newton_search
 
-        ga, gb = g[js, ids], g[js + 1, ids]
-        a, b = grid[js], grid[js + 1]
-        den = np.where(ga != gb, ga - gb, 1.0)
-        e0 = np.clip(a + ga / den * (b - a), a, b)
-        r, vecs, wid, ok = newton_brackets(hp, a, b, e0)
-        ok &= index_ok(hp, r, ids)
-        found = {k: (float(r[k]), (float(wid[k]), vecs[k])) for k in np.flatnonzero(ok)}
-    elif method != "brent":
-        raise ValueError(f"unknown root method {method!r}")
+        got = newton_search(hp, grid, g)
+    if got is None:  # Brent's method everywhere (also where the band is not by slices)
+        js, ids = np.nonzero(g[:-1] * g[1:] <= 0)  # ordered by interval, then n
+        found = {}
+    else:
+        js, ids, found = got
     roots: list[tuple[float, int, tuple | None]] = []
     for k, (j, idx) in enumerate(zip(js, ids)):
         if k in found:

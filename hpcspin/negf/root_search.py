@@ -144,9 +144,9 @@ def count_below(hp: _HermitianPart, blocks, r: np.ndarray, shift: np.ndarray) ->
     return count
 
 
-def index_ok(hp: _HermitianPart, r: np.ndarray, index: np.ndarray) -> np.ndarray:
+def index_ok(hp: _HermitianPart, r: np.ndarray, index: np.ndarray, blocks=None) -> np.ndarray:
     """True where the root r_k is a root of eps_{index_k} (by inertia), per root."""
-    blocks = _slice_blocks(hp.ab, hp.kd, hp.b)
+    blocks = blocks if blocks is not None else _slice_blocks(hp.ab, hp.kd, hp.b)
     if blocks is None or not len(r):
         return np.zeros(len(r), bool)
     rr = np.concatenate([r, r])
@@ -156,3 +156,27 @@ def index_ok(hp: _HermitianPart, r: np.ndarray, index: np.ndarray) -> np.ndarray
     except np.linalg.LinAlgError:
         return np.zeros(len(r), bool)
     return (c[: len(r)] == index) & (c[len(r) :] == index + 1)
+
+
+def newton_search(hp: _HermitianPart, grid: np.ndarray, g: np.ndarray):
+    """The brackets of the scan (g: eps_n(E_j) - E_j) solved by checked Newton steps.
+
+    Newton starts at the linear interpolation of g inside each bracket.
+
+    Returns:
+        (interval j, index n, {bracket k: (root, (first-order width, vector))} for the
+        brackets Newton solved) with brackets ordered by j, then n; or None where the
+        band is not block tridiagonal by slices.
+    """
+    js, ids = np.nonzero(g[:-1] * g[1:] <= 0)  # ordered by interval, then n
+    blocks = _slice_blocks(hp.ab, hp.kd, hp.b)
+    if blocks is None:
+        return None
+    if not len(js):
+        return js, ids, {}
+    ga, gb = g[js, ids], g[js + 1, ids]
+    a, b = grid[js], grid[js + 1]
+    e0 = np.clip(a + ga / np.where(ga != gb, ga - gb, 1.0) * (b - a), a, b)
+    r, vecs, wid, ok = newton_brackets(hp, a, b, e0)
+    ok &= index_ok(hp, r, ids, blocks)
+    return js, ids, {k: (float(r[k]), (float(wid[k]), vecs[k])) for k in np.flatnonzero(ok)}
