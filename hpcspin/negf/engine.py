@@ -126,9 +126,9 @@ class NEGFEngine:
         lead_method: strip lead surface GF: "auto", "modes" or "sancho-rubio".
         resonances: seed narrow resonances of the window from the eigenstates of the
             isolated centre ("auto": when 2N <= 2000).
-        resonance_width: seed the resonances narrower than this (t); None: 1e-4 on
-            chains (their reference results unchanged), 1e-2 on strips. 1e-2 on chains
-            is opt-in (docs/negf.md, narrow resonances on strips: measured there).
+        resonance_width: seed the resonances narrower than this (t) with graded
+            breakpoints; None: 3e-4 on chains (first-order widths; wider ones up to
+            1e-2 get a centre breakpoint), 1e-2 on strips (docs/negf.md).
         block_intervals: quadrature intervals per work block (default from N).
         solver_options: extra keyword arguments of the solver (e.g. PETSc options).
         scheme: "reference" (the numpy kernels: results bit-identical to earlier
