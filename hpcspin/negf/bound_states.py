@@ -25,12 +25,8 @@ import numpy as np
 import scipy.linalg as sla
 
 from hpcspin.hamiltonian.sd import pauli_components
-from hpcspin.negf.resonances import _band_matvec, _effective_band, _herm_band
+from hpcspin.negf.resonances import BOUND_WIDTH, _band_matvec, _effective_band, _herm_band
 
-#: Roots of eps_n(E) = E narrower than this (t) are bound states: their first-order
-#: widths are round-off (measured <= 1e-16 on x-only strip walls), while the narrowest
-#: resonance the quadrature resolves has a width of ~1e-15 and more.
-BOUND_WIDTH = 1e-14
 #: Roots closer than this (t) form one degenerate group (the same eigenvalue).
 GROUP_TOL = 1e-9
 #: Step (t) of the central difference for d Sigma / dE.

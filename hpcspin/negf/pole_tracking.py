@@ -34,6 +34,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from hpcspin.negf.resonances import (
+    BOUND_WIDTH,
     ROOT_XTOL,
     _effective_band,
     _HermitianPart,
@@ -199,7 +200,7 @@ def _ladder(pos, wid, narrow: float, coarse: float, ratio: float) -> list[tuple]
     """(breakpoint, resonance, width) of the seeds E_r, E_r +- Gamma ratio^k (as _graded)."""
     out = []
     for x, g in zip(pos, wid):
-        if not 1e-15 <= g < narrow:
+        if not BOUND_WIDTH <= g < narrow:  # bound states get no ladder (as _graded)
             continue
         out.append((x, x, g))
         d = g

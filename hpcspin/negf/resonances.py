@@ -133,6 +133,11 @@ POLISH_WIDTH = 1e-3
 #: strips (strip_poles, accurate widths).
 CHAIN_NARROW = 3e-4
 STRIP_NARROW = 1e-2
+#: Roots of eps_n(E) = E narrower than this (t) are bound states, not resonances: no
+#: seeds (a width of round-off has no Lorentzian to resolve); they get the mean lead
+#: occupation instead (bound_states.py). Measured <= 1e-16 on x-only strip walls; the
+#: tilted walls' resonances are 1e-9 and wider.
+BOUND_WIDTH = 1e-14
 #: Chains: a resonance whose first-order width lies in [CHAIN_NARROW, CHAIN_CENTRE) gets
 #: one breakpoint at its centre. Where levels mix, the first-order width is up to ~10x
 #: off either way (random 50-site chain, J = 2: 5.1e-3 estimated, 4.0e-4 true) and a
@@ -368,7 +373,7 @@ def _graded(
     """
     pts = []
     for x, g in zip(er, width):
-        if not lo < x < hi or g < 1e-15:  # outside the window, or bound
+        if not lo < x < hi or g < BOUND_WIDTH:  # outside the window, or bound
             continue
         if narrow <= g < centre:
             pts.append(x)
