@@ -25,12 +25,17 @@ import numpy as np
 import scipy.linalg as sla
 
 from hpcspin.hamiltonian.sd import pauli_components
-from hpcspin.negf.resonances import BOUND_WIDTH, _band_matvec, _effective_band, _herm_band
+from hpcspin.negf.pole_tracking import sigma_with_slopes
+from hpcspin.negf.resonances import (
+    BOUND_WIDTH,
+    SLOPE_STEP,
+    _band_matvec,
+    _effective_band,
+    _herm_band,
+)
 
 #: Roots closer than this (t) form one degenerate group (the same eigenvalue).
 GROUP_TOL = 1e-9
-#: Step (t) of the central difference for d Sigma / dE.
-SIGMA_STEP = 1e-7
 #: Block inverse-iteration steps for the bound states' eigenvectors (each gains the
 #: ratio of the distances to e of the nearest other eigenvalue and of the shift, ~1e-3
 #: or better, so 3 steps reach round-off).
@@ -85,7 +90,7 @@ def _group_density(system, ab, kd: int, e: float, idx: np.ndarray) -> np.ndarray
     None if H + Herm Sigma(e) has no eigenvector with eigenvalue e.
     """
     b = system.block
-    sl, sr = system.self_energies(np.array([e, e - SIGMA_STEP, e + SIGMA_STEP]))
+    sl, sr = sigma_with_slopes(system, np.array([e]))  # one-off energies: not cached
     hb = _herm_band(ab, kd, b, sl[0], sr[0])
     psi = _bound_vectors(hb, kd, b, e, len(idx))
     if psi is None:  # as if not found: the split's occupation
@@ -94,8 +99,8 @@ def _group_density(system, ab, kd: int, e: float, idx: np.ndarray) -> np.ndarray
     def herm(x):
         return 0.5 * (x + x.conj().T)
 
-    dl = (herm(sl[2]) - herm(sl[1])) / (2 * SIGMA_STEP)
-    dr = (herm(sr[2]) - herm(sr[1])) / (2 * SIGMA_STEP)
+    dl = (herm(sl[2]) - herm(sl[1])) / (2 * SLOPE_STEP)
+    dr = (herm(sr[2]) - herm(sr[1])) / (2 * SLOPE_STEP)
     p = psi[:b].conj().T @ dl @ psi[:b] + psi[-b:].conj().T @ dr @ psi[-b:]
     weight = np.linalg.inv(np.eye(psi.shape[1]) - p)
     blocks = psi.reshape(-1, 2, psi.shape[1])  # (N, spin, state)

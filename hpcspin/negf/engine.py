@@ -190,6 +190,7 @@ class NEGFEngine:
         self.leads = Leads(lattice, p.lead, p.t_lead, p.t_contact, p.gamma, method=lead_method)
         self._parts = None  # scheme fast: kernel inputs of window energies seen before
         self._eval_roots = None  # strip roots of the current evaluation (_roots)
+        self._eval_band = None  # its centre band (_band)
         self._template = None  # scheme fast: spin-independent parts of the open system
         if scheme == "fast":
             self.leads = CachedLeads(self.leads)
@@ -244,7 +245,7 @@ class NEGFEngine:
         mu_l, mu_r = mu0 + 0.5 * v, mu0 - 0.5 * v
         system = self.system(spins)
         solver = self.make_solver(system)
-        self._eval_roots = None
+        self._eval_roots = self._eval_band = None
         eq = self._plan_equilibrium(system, mu_r)
         window = self._plan_window(system, mu_l, mu_r, warm, (v, mu0))
         total, err, npts, info = self._integrate(solver, system, eq, window, mu_l, mu_r)
@@ -301,7 +302,7 @@ class NEGFEngine:
         for seg in window:
             seg.add_energies(seeds)
         if warm is not None and self._tracks(system):  # follow these roots from now on
-            warm.poles.start(system, *centre_band(system), lo, hi, self._roots(system, lo, hi))
+            warm.poles.start(system, *self._band(system), lo, hi, self._roots(system, lo, hi))
         return window
 
     def _tracks(self, system) -> bool:
@@ -317,14 +318,17 @@ class NEGFEngine:
             return grid
         lo, hi = window[0].origin, window[-1].origin + window[-1].width
         old = warm.poles.roots
-        new = warm.poles.follow(system, *centre_band(system), lo, hi)
+        new = warm.poles.follow(system, *self._band(system), lo, hi)
         if new is None:  # a root lost, entered or was born: full search, cold grid
             warm.start_cold()
             return None
-        self._eval_roots = ((lo, hi), new)
+        self._eval_roots = ((system, lo, hi), new)
         narrow = self.resonance_width or STRIP_NARROW
-        ratio = FAST_LADDER if self.scheme == "fast" else 4.0
-        return follow_grid(window, grid, old, new, narrow, ratio=ratio)
+        return follow_grid(window, grid, old, new, narrow, ratio=self._ladder_ratio)
+
+    @property
+    def _ladder_ratio(self) -> float:
+        return FAST_LADDER if self.scheme == "fast" else 4.0
 
     def _integrand(self, solver, system, segments, mu_l, mu_r, m):
         temp, n = self.params.temperature, system.n_sites
@@ -433,18 +437,24 @@ class NEGFEngine:
             part=self.part,
             compiled=fast,
             roots=roots,
-            ratio=FAST_LADDER if fast else 4.0,
+            ratio=self._ladder_ratio,
         )
 
     def _roots(self, system, lo: float, hi: float):
         """Roots of eps_n(E) = E of a strip in [lo, hi] (once per evaluation), or None."""
-        if self._eval_roots is None or self._eval_roots[0] != (lo, hi):
+        if self._eval_roots is None or self._eval_roots[0] != (system, lo, hi):
             try:
-                roots = strip_roots(system, *centre_band(system), lo, hi)
+                roots = strip_roots(system, *self._band(system), lo, hi)
             except (np.linalg.LinAlgError, ValueError):
                 roots = None
-            self._eval_roots = ((lo, hi), roots)
+            self._eval_roots = ((system, lo, hi), roots)
         return self._eval_roots[1]
+
+    def _band(self, system):
+        """The centre band of this evaluation's system (built once; read-only)."""
+        if self._eval_band is None or self._eval_band[0] is not system:
+            self._eval_band = (system, centre_band(system))
+        return self._eval_band[1]
 
     def _add_bound_states(self, system, total, window, mu_l, mu_r) -> None:
         """Bound states in the window get the mean lead occupation (negf/bound_states.py).
@@ -465,7 +475,7 @@ class NEGFEngine:
         def occupation(e):
             return 0.5 * (fermi(e, mu_l, temp) - fermi(e, mu_r, temp))
 
-        dens = bound_state_density(system, *centre_band(system), roots, occupation)
+        dens = bound_state_density(system, *self._band(system), roots, occupation)
         if dens is not None:
             total[: dens.size] += dens.ravel()
 

@@ -34,11 +34,12 @@ import numpy as np
 import scipy.linalg as sla
 
 from hpcspin.negf.resonances import (
-    BOUND_WIDTH,
     ROOT_XTOL,
+    SLOPE_STEP,
     _effective_band,
     _HermitianPart,
     _rhs,
+    ladder,
     root_pole,
 )
 
@@ -46,8 +47,6 @@ from hpcspin.negf.resonances import (
 TRACK_STEPS = 8
 #: A root that moves farther than this (t) in one evaluation is taken as lost.
 MAX_JUMP = 1e-2
-#: Step (t) of the central difference for d Sigma / dE.
-SIGMA_STEP = 1e-7
 
 
 def _count_below(hp: _HermitianPart, e: float) -> int:
@@ -80,10 +79,36 @@ class _Band:
         return y if info == 0 else None
 
 
-def _self_energies(system, e: np.ndarray):
-    """Sigma at e, e - SIGMA_STEP, e + SIGMA_STEP (3 x len(e)), past any energy cache."""
+def sigma_with_slopes(system, e: np.ndarray):
+    """Sigma at e, e - SLOPE_STEP, e + SLOPE_STEP (3 x len(e)), past any energy cache."""
     leads = getattr(system.leads, "uncached", system.leads)
-    return leads.self_energies(np.concatenate([e, e - SIGMA_STEP, e + SIGMA_STEP]))
+    return leads.self_energies(np.concatenate([e, e - SLOPE_STEP, e + SLOPE_STEP]))
+
+
+def newton_step(band: _Band, b: int, e: float, x: np.ndarray, sl, sr, j: int):
+    """One inverse-iteration step at e from the unit vector x, and the Newton step.
+
+    ``sl``, ``sr``: :func:`sigma_with_slopes` of k energies, e their j-th. The
+    eigenvalue nearest sigma (just off e) is sigma + <v|x>/|y| (error second order in
+    the error of x); Newton on eps(E) - E with the Hellmann-Feynman slope.
+
+    Returns:
+        (v, Newton step, first-order width), or None if the solve failed.
+    """
+    k = len(sl) // 3
+    sigma = e + 1e-13 * (1.0 + abs(e))
+    y = band.solve(sl[j], sr[j], sigma, x)
+    if y is None or not np.all(np.isfinite(y)):
+        return None
+    ny = float(np.linalg.norm(y))
+    v = y / ny
+    eps = sigma + float(np.vdot(v, x).real) / ny
+    dl = (sl[2 * k + j] - sl[k + j]) / (2 * SLOPE_STEP)
+    dr = (sr[2 * k + j] - sr[k + j]) / (2 * SLOPE_STEP)
+    slope = float(np.real(v[:b].conj() @ dl @ v[:b] + v[-b:].conj() @ dr @ v[-b:]))
+    gam = -2.0 * float(np.imag(v[:b].conj() @ sl[j] @ v[:b] + v[-b:].conj() @ sr[j] @ v[-b:]))
+    damp = max(1.0 - slope, 1e-3)  # as resonances._first_order_width
+    return v, (eps - e) / damp, gam / damp
 
 
 def _newton(hp: _HermitianPart, e0: np.ndarray, x0: list):
@@ -92,34 +117,20 @@ def _newton(hp: _HermitianPart, e0: np.ndarray, x0: list):
     Returns:
         (roots, eigenvectors, first-order widths), or None if one did not converge.
     """
-    b, band = hp.b, _Band(hp.ab, hp.kd, hp.b)
+    band = _Band(hp.ab, hp.kd, hp.b)
     e, wid = np.array(e0, dtype=float), np.zeros(len(e0))
     x = [v / np.linalg.norm(v) for v in x0]
     todo = np.arange(len(e))
     for _ in range(TRACK_STEPS):
         if not len(todo):
             return e, x, wid
-        sl, sr = _self_energies(hp.system, e[todo])
-        k, left = len(todo), []
+        sl, sr = sigma_with_slopes(hp.system, e[todo])
+        left = []
         for j, r in enumerate(todo):
-            # one inverse-iteration step; the eigenvalue nearest sigma is then
-            # sigma + <v|x>/|y| (error second order in the error of x)
-            sigma = e[r] + 1e-13 * (1.0 + abs(e[r]))
-            y = band.solve(sl[j], sr[j], sigma, x[r])
-            if y is None:
+            got = newton_step(band, hp.b, e[r], x[r], sl, sr, j)
+            if got is None:
                 return None
-            ny = float(np.linalg.norm(y))
-            v = y / ny
-            eps = sigma + float(np.vdot(v, x[r]).real) / ny
-            x[r] = v
-            dl = (sl[2 * k + j] - sl[k + j]) / (2 * SIGMA_STEP)
-            dr = (sr[2 * k + j] - sr[k + j]) / (2 * SIGMA_STEP)
-            slope = float(np.real(v[:b].conj() @ dl @ v[:b] + v[-b:].conj() @ dr @ v[-b:]))
-            gam = -2.0 * float(
-                np.imag(v[:b].conj() @ sl[j] @ v[:b] + v[-b:].conj() @ sr[j] @ v[-b:])
-            )
-            wid[r] = gam / max(1.0 - slope, 1e-3)  # as resonances._first_order_width
-            step = (eps - e[r]) / max(1.0 - slope, 1e-3)
+            x[r], step, wid[r] = got
             e[r] += step
             if abs(step) > ROOT_XTOL:
                 left.append(r)
@@ -196,20 +207,6 @@ def _merged(pos: np.ndarray, index: np.ndarray) -> bool:
     return False
 
 
-def _ladder(pos, wid, narrow: float, coarse: float, ratio: float) -> list[tuple]:
-    """(breakpoint, resonance, width) of the seeds E_r, E_r +- Gamma ratio^k (as _graded)."""
-    out = []
-    for x, g in zip(pos, wid):
-        if not BOUND_WIDTH <= g < narrow:  # bound states get no ladder (as _graded)
-            continue
-        out.append((x, x, g))
-        d = g
-        while d < coarse:
-            out += [(x - d, x, g), (x + d, x, g)]
-            d *= ratio
-    return out
-
-
 def _missing(e: np.ndarray, seeds, ratio: float) -> list[float]:
     """Seeds the grid ``e`` lacks.
 
@@ -261,7 +258,7 @@ def follow_grid(
         breakpoints per segment (sorted, unique), with the missing graded seeds added.
     """
     x_old, x_new = _matched(old, new, narrow)
-    seeds = _ladder(new[0], new[1], narrow, coarse, ratio)
+    seeds = ladder(new[0], new[1], narrow, coarse, ratio)
     out = []
     for seg, s in zip(segments, grid):
         a, w = seg.origin, seg.width

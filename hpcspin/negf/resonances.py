@@ -233,6 +233,10 @@ def _bracketed_roots(
 
 #: Step (in t) of the central difference for d Sigma / dE in :func:`_polish`.
 SIGMA_STEP = 1e-8
+#: Step (in t) of the central difference for d Sigma / dE in the Hellmann-Feynman slopes
+#: d eps_n/dE = <psi| d Herm Sigma/dE |psi> (first-order widths, root following, bound
+#: states).
+SLOPE_STEP = 1e-7
 
 
 def _linearised_band(system, ab, kd: int, lam: complex):
@@ -286,7 +290,7 @@ def _first_order_width(hp: _HermitianPart, r: float, idx: int) -> tuple[float, n
     x = _solve_shifted(full, hp.kd, complex(r), x)
     g0 = -2.0 * float(np.imag(x[:b].conj() @ sl @ x[:b] + x[-b:].conj() @ sr @ x[-b:]))
     # d eps_n/dE = <psi| d Herm Sigma/dE |psi> (Hellmann-Feynman; psi normalised)
-    step = 1e-7
+    step = SLOPE_STEP
     sl2, sr2 = hp.system.self_energies(np.array([r - step, r + step]))
     dl, dr = (sl2[1] - sl2[0]) / (2 * step), (sr2[1] - sr2[0]) / (2 * step)
     slope = float(np.real(x[:b].conj() @ dl @ x[:b] + x[-b:].conj() @ dr @ x[-b:]))
@@ -355,6 +359,26 @@ def _rhs(n: int) -> np.ndarray:
     return np.random.default_rng(2024).normal(size=n) + 0.0j
 
 
+def ladder(
+    er, width, narrow: float, coarse: float, ratio: float = 4.0, start: float = 1.0
+) -> list[tuple[float, float, float]]:
+    """(breakpoint, E_r, Gamma) of E_r and E_r +- s Gamma r^k (up to ``coarse``).
+
+    For every resonance with BOUND_WIDTH <= Gamma < ``narrow`` (s: ``start``, r:
+    ``ratio``); bound states get no seeds.
+    """
+    out = []
+    for x, g in zip(er, width):
+        if not BOUND_WIDTH <= g < narrow:
+            continue
+        out.append((x, x, g))
+        d = g * start
+        while d < coarse:
+            out += [(x - d, x, g), (x + d, x, g)]
+            d *= ratio
+    return out
+
+
 def _graded(
     er,
     width,
@@ -366,24 +390,12 @@ def _graded(
     start: float = 1.0,
     ratio: float = 4.0,
 ) -> np.ndarray:
-    """E_r and E_r +- s Gamma r^k (up to ``coarse``) of every narrow resonance in (lo, hi).
+    """The :func:`ladder` seeds of the resonances in (lo, hi), inside (lo, hi).
 
-    ``s`` is ``start``, r is ``ratio``; resonances with ``narrow <= Gamma < centre`` get
-    their centre E_r only.
+    Resonances with ``narrow <= Gamma < centre`` get their centre E_r only.
     """
-    pts = []
-    for x, g in zip(er, width):
-        if not lo < x < hi or g < BOUND_WIDTH:  # outside the window, or bound
-            continue
-        if narrow <= g < centre:
-            pts.append(x)
-        if not g < narrow:  # broad
-            continue
-        pts.append(x)
-        d = g * start
-        while d < coarse:
-            pts += [x - d, x + d]
-            d *= ratio
+    pts = [x for x, g in zip(er, width) if lo < x < hi and narrow <= g < centre]
+    pts += [p for p, x, _ in ladder(er, width, narrow, coarse, ratio, start) if lo < x < hi]
     pts = np.array(pts)
     return np.unique(pts[(pts > lo) & (pts < hi)])
 
@@ -428,14 +440,14 @@ def resonance_breakpoints(
         refine = b > 2
     if narrow is None:
         narrow = STRIP_NARROW if refine else CHAIN_NARROW
-    ab, kd = centre_band(system, compiled)
     if refine:
         if roots is None:
             try:
-                roots = strip_roots(system, ab, kd, lo, hi)
+                roots = strip_roots(system, *centre_band(system, compiled), lo, hi)
             except (np.linalg.LinAlgError, ValueError):
                 return np.zeros(0)
         return _graded(roots[0], roots[1], lo, hi, narrow, coarse, ratio=ratio)
+    ab, kd = centre_band(system, compiled)
     try:
         e = sla.eigvals_banded(ab, lower=False, check_finite=False)
     except (np.linalg.LinAlgError, ValueError):

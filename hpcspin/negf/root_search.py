@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from hpcspin.negf.pole_tracking import _Band, _self_energies
+from hpcspin.negf.pole_tracking import _Band, newton_step, sigma_with_slopes
 from hpcspin.negf.resonances import ROOT_XTOL, _HermitianPart, _rhs
 
 #: Newton steps allowed per bracket before it falls back to Brent's method.
 NEWTON_STEPS = 14
 #: Half-gap (t) of the inertia test that a root belongs to eps_n.
 INDEX_GAP = 1e-10
-#: Step (t) of the central difference for d Sigma / dE (as pole_tracking).
-SIGMA_STEP = 1e-7
 
 
 def _step(band: _Band, hp: _HermitianPart, e: np.ndarray, x: list, move: bool):
@@ -41,27 +39,18 @@ def _step(band: _Band, hp: _HermitianPart, e: np.ndarray, x: list, move: bool):
     Returns:
         (new e, vectors, Newton steps, first-order widths); a failed solve gives nan.
     """
-    b, k = hp.b, len(e)
-    sl, sr = _self_energies(hp.system, e)
+    k = len(e)
+    sl, sr = sigma_with_slopes(hp.system, e)
     new, steps, wid, vecs = e.copy(), np.full(k, np.nan), np.full(k, np.nan), list(x)
     for j in range(k):
-        sigma = e[j] + 1e-13 * (1.0 + abs(e[j]))
-        y = band.solve(sl[j], sr[j], sigma, x[j])
-        if y is None or not np.all(np.isfinite(y)):
+        got = newton_step(band, hp.b, e[j], x[j], sl, sr, j)
+        if got is None:
             continue
-        ny = float(np.linalg.norm(y))
-        v = y / ny
-        vecs[j] = v
+        vecs[j] = got[0]
         if not move:
             steps[j] = 0.0
             continue
-        eps = sigma + float(np.vdot(v, x[j]).real) / ny
-        dl = (sl[2 * k + j] - sl[k + j]) / (2 * SIGMA_STEP)
-        dr = (sr[2 * k + j] - sr[k + j]) / (2 * SIGMA_STEP)
-        slope = float(np.real(v[:b].conj() @ dl @ v[:b] + v[-b:].conj() @ dr @ v[-b:]))
-        gam = -2.0 * float(np.imag(v[:b].conj() @ sl[j] @ v[:b] + v[-b:].conj() @ sr[j] @ v[-b:]))
-        wid[j] = gam / max(1.0 - slope, 1e-3)  # as resonances._first_order_width
-        steps[j] = (eps - e[j]) / max(1.0 - slope, 1e-3)
+        steps[j], wid[j] = got[1], got[2]
         new[j] = e[j] + steps[j]
     return new, vecs, steps, wid
 

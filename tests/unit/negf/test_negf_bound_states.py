@@ -114,11 +114,10 @@ def test_no_correction_without_bound_states_at_zero_bias_or_with_eta(monkeypatch
 
 def test_a_root_is_either_seeded_or_bound_never_both():
     """Seeds (window quadrature) and the bound-state term must not both count a state."""
-    from hpcspin.negf.pole_tracking import _ladder
-    from hpcspin.negf.resonances import _graded
+    from hpcspin.negf.resonances import _graded, ladder  # ladder: the tracker's seeds
 
     pos = np.array([-1.2, -1.1, -1.0])
     wid = np.array([0.2 * BOUND_WIDTH, 0.9 * BOUND_WIDTH, 1e-9])
     seeds = _graded(pos, wid, -2.0, 0.0, 1e-2, 0.05)
     assert not np.isin([-1.2, -1.1], seeds).any() and -1.0 in seeds
-    assert {r for _, r, _ in _ladder(pos, wid, 1e-2, 0.05, 16.0)} == {-1.0}
+    assert {r for _, r, _ in ladder(pos, wid, 1e-2, 0.05, 16.0)} == {-1.0}
