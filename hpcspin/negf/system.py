@@ -18,6 +18,13 @@ from hpcspin.negf.leads import Leads, gamma_of
 from hpcspin.negf.rgf import scalar_coupling
 
 
+def _coupling_radius(v: np.ndarray, leads: Leads) -> np.ndarray:
+    """Gershgorin radius per orbital from the slice couplings (contact hopping included)."""
+    coup = np.abs(v).sum(1) + np.abs(v).sum(0)
+    tc = abs(leads.t_contact / leads.t_lead) if leads.t_lead else 1.0
+    return coup * max(1.0, tc)
+
+
 class SliceTemplate:
     """The spin-independent parts of the open systems of one lattice (scheme "fast").
 
@@ -45,9 +52,7 @@ class SliceTemplate:
         y, a, c = np.meshgrid(np.arange(w), np.arange(2), np.arange(2), indexing="ij")
         self.index = ((2 * y + a) * 2 * w + 2 * y + c).ravel()
         self.coupling = scalar_coupling(self.v)
-        coup = np.abs(self.v).sum(1) + np.abs(self.v).sum(0)
-        tc = abs(leads.t_contact / leads.t_lead) if leads.t_lead else 1.0
-        self.coup = coup * max(1.0, tc)
+        self.coup = _coupling_radius(self.v, leads)
         self.band = leads.band_bounds()
 
     def blocks(self, spins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,10 +143,7 @@ class OpenSystem:
         if self.template is not None:  # the same numbers, computed once per engine
             coup, (blo, bhi) = self.template.coup, self.template.band
         else:
-            coup = np.abs(self.v).sum(1) + np.abs(self.v).sum(0)
-            tc = abs(self.leads.t_contact / self.leads.t_lead) if self.leads.t_lead else 1.0
-            coup = coup * max(1.0, tc)
-            blo, bhi = self.leads.band_bounds()
+            coup, (blo, bhi) = _coupling_radius(self.v, self.leads), self.leads.band_bounds()
         lo = float((d - radius - coup).min())
         hi = float((d + radius + coup).max())
         return min(lo, blo), max(hi, bhi)
