@@ -204,12 +204,24 @@ class ModelSection:
     )
     accept_domain: tuple = opt(
         [],
-        doc="[electrons] keys that may differ from the model's training values (run outside "
-        "its domain on purpose; a warning instead of a refusal)",
+        doc="[electrons] keys that may differ from the model's training values, and "
+        "'lattice' for a strip model on another strip (run outside its domain on purpose; "
+        "a warning instead of a refusal)",
         kind=tuple,
         item=str,
-        choices=("t", "J", "mu", "temperature", "lead", "t_lead", "t_contact", "gamma", "onsite"),
-        length=(0, 9),
+        choices=(
+            "t",
+            "J",
+            "mu",
+            "temperature",
+            "lead",
+            "t_lead",
+            "t_contact",
+            "gamma",
+            "onsite",
+            "lattice",
+        ),
+        length=(0, 10),
     )
 
 
@@ -249,6 +261,14 @@ class TrainSection:
         "nonequilibrium head fits; the E head still fits H(0) of all (empty: all)",
         kind=tuple,
         item=str,
+    )
+    torque_weight: float = opt(
+        0.0,
+        doc="weight of each configuration's squared net-torque error |sum_i S_i x dH_i|^2 "
+        "in the loss (current-induced part): a wall moves with its net torque, a sum in "
+        "which correlated site errors add up; 0 fits site fields alone",
+        kind=float,
+        ge=0,
     )
     min_eq_r2: float = opt(
         0.95, doc="WARNING when the held-out R^2 of the equilibrium field is below", kind=float

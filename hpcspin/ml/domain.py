@@ -161,6 +161,46 @@ def _range_warnings(domain: dict, name: str, values, what: str) -> list[str]:
     return out
 
 
+def strip_lattice_changes(domain: dict, lattice) -> list[str]:
+    """How a strip deck's lattice differs from a strip model's training strip.
+
+    The current-induced field on a strip between non-magnetic leads depends on where
+    a texture sits between the two lead interfaces (spin-dependent reflection there;
+    docs/experiment.md): a strip model is a model of its device (length, width,
+    transverse boundary), unlike a chain model, which is local and runs on any length.
+
+    Returns:
+        ``"length 20 -> 40"``-style items; empty for chains or a matching strip.
+    """
+    trained = domain.get("lattice") or {}
+    if lattice.kind == "chain" or not trained or trained.get("kind") != lattice.kind:
+        return []
+    have = {"length": int(lattice.length), "width": int(lattice.width)}
+    have["periodic"] = bool(lattice.periodic)
+    return [
+        f"{k} {trained[k]!r} -> {v!r}" for k, v in have.items() if k in trained and trained[k] != v
+    ]
+
+
+def _lattice_problem(domain: dict, cfg, path: str, accepted: set) -> str | None:
+    from hpcspin.lattice import make_lattice
+
+    lat = cfg.lattice
+    changes = strip_lattice_changes(
+        domain, make_lattice(lat.kind, lat.length, lat.width, lat.periodic)
+    )
+    if not changes:
+        return None
+    msg = (
+        f"[lattice] differs from the strip the model {path} was trained on "
+        f"({', '.join(changes)}); a strip model is a model of its device"
+    )
+    if "lattice" in accepted:
+        log.warning("%s (accepted: [model] accept_domain lists 'lattice')", msg)
+        return None
+    return f"{msg}: train one for this strip, or add 'lattice' to [model] accept_domain"
+
+
 def check_deck(
     meta: dict,
     cfg,
@@ -186,7 +226,8 @@ def check_deck(
         whose held-out quality failed its thresholds at training.
 
     Raises:
-        ModelMismatchError: an electron parameter differs and is not listed in
+        ModelMismatchError: an electron parameter (or a strip model's lattice, see
+            :func:`strip_lattice_changes`) differs and is not listed in
             ``[model] accept_domain``, or [model] head/radius contradicts the file
             (every problem in one message).
     """
@@ -214,6 +255,9 @@ def check_deck(
                 f"{msg}: use a model trained there, or add {key!r} to [model] "
                 "accept_domain to run outside the training domain"
             )
+    lat_problem = _lattice_problem(domain, cfg, path, accepted)
+    if lat_problem:
+        problems.append(lat_problem)
     if problems:
         raise ModelMismatchError("\n".join(problems))
     biases = [cfg.electrons.bias] if biases is None else list(biases)

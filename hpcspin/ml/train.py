@@ -62,6 +62,9 @@ class TrainConfig:
             :class:`hpcspin.errors.RunInterrupted` is raised.
         init_state: state dict of a model of the same spec to start from, scales
             included (continued training, e.g. after adding data); None: random weights.
+        torque_weight: weight of each configuration's squared net-torque error
+            |sum_i S_i x dH_i|^2 in the loss (of the current-induced part with separate
+            targets); 0 (default) fits site fields alone.
     """
 
     epochs: int = 200
@@ -84,8 +87,11 @@ class TrainConfig:
     log_interval: float = 10.0
     interrupt: object = None
     init_state: dict | None = None
+    torque_weight: float = 0.0
 
     def __post_init__(self):
+        if self.torque_weight < 0:
+            raise HpcspinError(f"torque_weight must be >= 0, got {self.torque_weight}")
         if self.schedule not in SCHEDULES:
             raise HpcspinError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.batch_size < 1 or self.block_size < 1 or self.epochs < 0:
@@ -162,6 +168,7 @@ class _Data:
         if neq_weight is not None and not self.separate:
             raise HpcspinError("neq_weight needs separate targets (H(0) and H(V) - H(0))")
         self.w_neq = t(w)
+        self.torque_weight = 0.0  # see TrainConfig.torque_weight
 
     def globals_(self, idx):
         return {k: v[idx] for k, v in self.glob.items()}
@@ -172,14 +179,28 @@ def _perp(h, s):
 
 
 def _block_loss(model, data: _Data, idx, norm, create_graph=True):
-    """Sum of squared transverse errors of configurations ``idx`` divided by ``norm``."""
+    """Sum of squared transverse errors of configurations ``idx`` divided by ``norm``.
+
+    With ``data.torque_weight`` > 0 the squared net-torque error of each configuration,
+    |sum_i S_i x (H_i^pred - H_i)|^2, is added with that weight (of the current-induced
+    part with separate targets): a wall's velocity follows its net torque, a sum over
+    all sites in which small correlated site errors add up.
+    """
     s = data.spins[idx]
     pred = model.field(s, data.lattice, data.globals_(idx), create_graph=create_graph, parts=True)
     if data.separate:
         e1 = _perp(pred["eq"] - data.eq[idx], s)
-        e2 = _perp(pred["neq"] - (data.fields[idx] - data.eq[idx]), s)
-        return ((e1**2).sum() + (data.w_neq[idx][:, None, None] * e2**2).sum()) / norm
-    return (_perp(pred["total"] - data.fields[idx], s) ** 2).sum() / norm
+        d2 = pred["neq"] - (data.fields[idx] - data.eq[idx])
+        w = data.w_neq[idx]
+        loss = (e1**2).sum() + (w[:, None, None] * _perp(d2, s) ** 2).sum()
+    else:
+        d2 = pred["total"] - data.fields[idx]
+        w = torch.ones(len(idx), dtype=d2.dtype, device=d2.device)
+        loss = (_perp(d2, s) ** 2).sum()
+    if data.torque_weight > 0:
+        tq = torch.linalg.cross(s, d2, dim=-1).sum(1)
+        loss = loss + data.torque_weight * (w * (tq**2).sum(1)).sum()
+    return loss / norm
 
 
 def _blocks(idx, block_size):
@@ -370,6 +391,7 @@ _SAME_ON_RESUME = (
     "lr_patience",
     "min_lr",
     "separate_targets",
+    "torque_weight",
 )
 
 
@@ -455,6 +477,7 @@ def train_model(
     data = _Data(
         model, lattice, spins, fields, bias, mu, fields_eq, cfg.separate_targets, neq_weight
     )
+    data.torque_weight = float(cfg.torque_weight)
     train_idx, val_idx = split_configs(data.n, cfg.val_fraction, cfg.seed)
     _set_scales(model, data, train_idx)
     if cfg.init_state is not None:  # continued training starts from the given model

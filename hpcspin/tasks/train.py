@@ -199,6 +199,7 @@ def _train_config(
         log_interval=cfg.output.progress_interval,
         interrupt=interrupt,
         init_state=init_state,
+        torque_weight=tr.torque_weight,
     )
 
 

@@ -135,7 +135,56 @@ def test_accept_domain_choices_are_the_physical_keys():
     import dataclasses
 
     f = next(x for x in dataclasses.fields(ModelSection) if x.name == "accept_domain")
-    assert tuple(f.metadata["choices"]) == PHYSICAL
+    assert tuple(f.metadata["choices"]) == PHYSICAL + ("lattice",)
+
+
+STRIP = make_lattice("square", 12, 3)
+
+
+def strip_deck(lattice_lines, model=""):
+    text = f"""
+[run]
+task = "dynamics"
+[lattice]
+kind = "square"
+{lattice_lines}
+[electrons]
+J = 2.0
+mu = -1.0
+[model]
+file = "s.pt"
+{model}
+[dynamics]
+forces = "ml"
+"""
+    return parse_deck(text, check_files=False)
+
+
+@pytest.mark.parametrize(
+    "lines,change",
+    [
+        ("length = 16\nwidth = 3", "length 12 -> 16"),
+        ("length = 12\nwidth = 4", "width 3 -> 4"),
+        ("length = 12\nwidth = 3\nperiodic = true", "periodic False -> True"),
+    ],
+)
+def test_strip_model_refused_on_another_strip(tmp_path, lines, change):
+    spec = ModelSpec(head="E+vector", kind="square", radius=1.5, hidden=(4,))
+    path = tmp_path / "s.pt"
+    data = dataset() | {"spins": np.stack([domain_wall(STRIP, 5.5, w) for w in range(1, 7)])}
+    save_model(path, build_model(spec, seed=1), STRIP, domain=training_domain(data, STRIP))
+    meta = read_model_file(path)
+    assert check_deck(meta, strip_deck("length = 12\nwidth = 3"), str(path)) == []
+    with pytest.raises(ModelMismatchError) as exc:
+        check_deck(meta, strip_deck(lines), str(path))
+    assert change in str(exc.value) and "accept_domain" in str(exc.value)
+    accepted = strip_deck(lines, "accept_domain = ['lattice']")
+    assert check_deck(meta, accepted, str(path)) == []  # a warning instead
+
+
+def test_chain_model_runs_on_any_length(model_file):
+    meta = read_model_file(model_file)
+    assert check_deck(meta, deck().replace("lattice", length=64), model_file) == []
 
 
 def test_quality_verdict_and_table():

@@ -273,3 +273,26 @@ def test_interrupt_checkpoints_then_resume_finishes(tmp_path):
     )
     for k, v in ref.model.state_dict().items():
         assert torch.equal(v, res.model.state_dict()[k]), k
+
+
+def test_torque_weight_adds_the_net_torque_error():
+    """The loss gains w * sum_c |sum_i S_i x (H^neq_pred - H^neq)_i|^2 / norm (numpy)."""
+    from hpcspin.ml.train import _block_loss, _Data
+
+    h0 = field_E(SPINS)
+    h = h0 + field_vec(SPINS)
+    spec = ModelSpec(head="E+vector", radius=2, hidden=(8,))
+    model = build_model(spec, seed=3)
+    data = _Data(model, LAT, SPINS, h, None, None, h0, True, None)
+    idx = np.arange(5)
+    norm = 3.0 * len(idx) * LAT.n_sites
+    with torch.no_grad():
+        plain = float(_block_loss(model, data, idx, norm, False))
+        data.torque_weight = 2.5
+        weighted = float(_block_loss(model, data, idx, norm, False))
+    pred = model.field(SPINS[idx], LAT, parts=True)["neq"]
+    dt = net_torque(SPINS[idx], pred - (h - h0)[idx])
+    assert weighted - plain == pytest.approx(2.5 * (dt**2).sum() / norm, rel=1e-10)
+    assert weighted > plain
+    with pytest.raises(HpcspinError, match="torque_weight"):
+        TrainConfig(torque_weight=-1.0)
