@@ -69,6 +69,8 @@ def drive(cfg, ctx, spins, mode: str, tol: float, steps: int, every: int) -> dic
     eng = prov.engine
     if mode == "no-seed":
         eng.resonances = False
+    if mode == "ladder":
+        eng.map_poles = False  # graded ladders (ratio 16): the engine before the map
     if mode == "searched":
         eng._tracks = lambda system: False  # the engine before the tracking
     cpu, pts, samples = [], [], []
@@ -91,6 +93,7 @@ def drive(cfg, ctx, spins, mode: str, tol: float, steps: int, every: int) -> dic
     out["cpu_per_eval_ms"] = 1e3 * float(np.mean(cpu))
     out["cpu_per_eval_ms_after_first"] = 1e3 * float(np.mean(cpu[1:]))
     out["points_min_max"] = [int(min(pts)), int(max(pts))]
+    out["points_first"] = int(pts[0])
     out["points_mean"] = float(np.mean(pts))
     out["warm_counts"] = dict(prov.warm.counts)
     out["pole_counts"] = dict(prov.warm.poles.counts)
@@ -120,7 +123,8 @@ def short_runs(cfg, ctx, spins, a) -> list[dict]:
             print(
                 f"tol {tol:.0e} {mode:9s}: {row['cpu_per_eval_ms']:.0f} ms CPU/eval "
                 f"({row['cpu_per_eval_ms_after_first']:.0f} after the first), points "
-                f"{row['points_min_max']}, {row['warm_counts']}, {row['pole_counts']}, "
+                f"{row['points_min_max']} (first {row['points_first']}), {row['warm_counts']}, "
+                f"{row['pole_counts']}, "
                 f"max |ds| vs cold 1e-6 {row['max_error']:.1e}",
                 flush=True,
             )

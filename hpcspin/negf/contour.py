@@ -27,10 +27,12 @@ scheme of :mod:`hpcspin.negf.quadrature`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import scipy.linalg as sl
+
+from hpcspin.negf.pole_map import PoleMap
 
 
 def fermi(e, mu: float, temperature: float) -> np.ndarray:
@@ -98,7 +100,11 @@ class Segment:
         center, radius, theta0, theta1: arc geometry (arcs only).
         height: line height (lines only).
         origin, width: tail map E = origin - width u/(1-u) (tails), or the window piece
-            [origin, origin + width] mapped by E = origin + width (1 - cos(pi s))/2.
+            [origin, origin + width] mapped by E = origin + width (1 - cos(pi v))/2,
+            v = s (plain) or v = S^-1(s) with :attr:`poles` (:mod:`.pole_map`).
+        poles: "cos" pieces only: (E_r, Gamma_r, n_r) of the resonances mapped into the
+            variable (scheme fast, strips; n_r: the root's eigenvalue index); set by
+            :meth:`set_poles`.
     """
 
     kind: str
@@ -111,6 +117,7 @@ class Segment:
     height: float = 0.0
     origin: float = 0.0
     width: float = 1.0
+    poles: tuple = ()
 
     def contains(self, e: float) -> bool:
         """True if real energy e lies strictly inside a "cos" segment."""
@@ -120,8 +127,38 @@ class Segment:
         """Add real energies inside a "cos" segment as breakpoints (in s)."""
         e = np.asarray([x for x in energies if self.contains(x)], dtype=float)
         if len(e):
-            s = np.arccos(1.0 - 2.0 * (e - self.origin) / self.width) / np.pi
-            self.breakpoints = np.unique(np.concatenate([self.breakpoints, s]))
+            self.breakpoints = np.unique(np.concatenate([self.breakpoints, self.to_param(e)]))
+
+    def to_v(self, e) -> np.ndarray:
+        """The cosine variable v of real energies in a "cos" piece."""
+        x = 1.0 - 2.0 * (np.asarray(e, dtype=float) - self.origin) / self.width
+        return np.arccos(np.clip(x, -1.0, 1.0)) / np.pi
+
+    def to_param(self, e) -> np.ndarray:
+        """The segment variable s of real energies in a "cos" piece."""
+        v = self.to_v(e)
+        return v if self.pole_map is None else self.pole_map.forward(v)
+
+    @cached_property
+    def pole_map(self) -> PoleMap | None:
+        """The map s -> v of :attr:`poles` (None: s = v)."""
+        if not self.poles:
+            return None
+        er = np.array([p[0] for p in self.poles])
+        vr = self.to_v(er)
+        dvde = 2.0 / (np.pi * self.width * np.sin(np.pi * vr))
+        return PoleMap.build(vr, 0.5 * np.array([p[1] for p in self.poles]) * dvde)
+
+    def set_poles(self, poles) -> None:
+        """Map the resonances ``poles`` ((E_r, Gamma_r, n_r), inside) into s.
+
+        The breakpoints keep their energies (converted to the new variable).
+        """
+        v = self.breakpoints if self.pole_map is None else self.pole_map.inverse(self.breakpoints)
+        self.poles = tuple(sorted(tuple(float(x) for x in p) for p in poles))
+        self.__dict__.pop("pole_map", None)
+        inner = v[1:-1] if self.pole_map is None else self.pole_map.forward(v[1:-1])
+        self.breakpoints = np.unique(np.concatenate([v[:1], inner, v[-1:]]))
 
     def map(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Energies z(u) and dz/du."""
@@ -131,8 +168,11 @@ class Segment:
             e = np.exp(1j * th)
             return self.center + self.radius * e, 1j * self.radius * e * (self.theta1 - self.theta0)
         if self.shape == "cos":
-            z = self.origin + 0.5 * self.width * (1.0 - np.cos(np.pi * u))
-            return z + 0j, 0.5 * np.pi * self.width * np.sin(np.pi * u) + 0j
+            pm = self.pole_map
+            v = u if pm is None else pm.inverse(u)
+            z = self.origin + 0.5 * self.width * (1.0 - np.cos(np.pi * v))
+            dz = 0.5 * np.pi * self.width * np.sin(np.pi * v)
+            return z + 0j, (dz if pm is None else dz / pm.density(v)) + 0j
         if self.shape == "tail":
             z = self.origin - self.width * u / (1.0 - u)
             return z + 0j, self.width / (1.0 - u) ** 2 + 0j  # int_{-inf}^{E_B}: |dE/du|

@@ -26,7 +26,7 @@ from hpcspin.negf.contour import fermi, plan_equilibrium, plan_window
 from hpcspin.negf.leads import Leads
 from hpcspin.negf.observables import transmission
 from hpcspin.negf.params import ElectronParams, NEGFResult
-from hpcspin.negf.pole_tracking import follow_grid
+from hpcspin.negf.pole_tracking import follow_grid, map_cold, map_warm
 from hpcspin.negf.quadrature import Partition, adaptive_integrate, map_blocks, plan_blocks
 from hpcspin.negf.resonances import (
     STRIP_NARROW,
@@ -186,6 +186,9 @@ class NEGFEngine:
             self.solver_options.setdefault("compiled", True)
         self.eq_method, self.resonances = eq_method, resonances
         self.resonance_width = resonance_width
+        # Scheme fast: narrow strip resonances in the window variable (False: the graded
+        # ladders of the reference scheme, with ratio FAST_LADDER; benchmarks compare).
+        self.map_poles = scheme == "fast"
         p = self.params
         self.leads = Leads(lattice, p.lead, p.t_lead, p.t_contact, p.gamma, method=lead_method)
         self._parts = None  # scheme fast: kernel inputs of window energies seen before
@@ -252,6 +255,7 @@ class NEGFEngine:
         self._add_bound_states(system, total, window, mu_l, mu_r)
         if warm is not None and window:
             warm.update((v, mu0), info.pop("grid"), info["quad_points"])
+            warm.segment_poles = [seg.poles for seg in window]
         info.pop("grid", None)
         res = self._result(total, eq, err, npts, info, system.n_sites)
         te = transmission_energies
@@ -298,9 +302,13 @@ class NEGFEngine:
                 seg.breakpoints = bp
             return window
         lo, hi = window[0].origin, window[-1].origin + window[-1].width
-        seeds = self._seeds(system, lo, hi)
-        for seg in window:
-            seg.add_energies(seeds)
+        roots = self._roots(system, lo, hi) if self._maps(system) else None
+        if roots is not None:  # scheme fast, strips: resonances in the variable
+            map_cold(window, roots, self._narrow)
+        else:
+            seeds = self._seeds(system, lo, hi)
+            for seg in window:
+                seg.add_energies(seeds)
         if warm is not None and self._tracks(system):  # follow these roots from now on
             warm.poles.start(system, *self._band(system), lo, hi, self._roots(system, lo, hi))
         return window
@@ -323,8 +331,22 @@ class NEGFEngine:
             warm.start_cold()
             return None
         self._eval_roots = ((system, lo, hi), new)
-        narrow = self.resonance_width or STRIP_NARROW
-        return follow_grid(window, grid, old, new, narrow, ratio=self._ladder_ratio)
+        if self._maps(system):  # a changed set of mapped roots: a cold grid from these
+            got = map_warm(
+                window, grid, warm.segment_poles or [()] * len(window), new, self._narrow
+            )
+            if got is None:
+                warm.start_cold()
+            return got
+        return follow_grid(window, grid, old, new, self._narrow, ratio=self._ladder_ratio)
+
+    def _maps(self, system) -> bool:
+        """Narrow strip resonances mapped into the window variable (negf/pole_map.py)?"""
+        return self.map_poles and system.block > 2 and self._use_resonances(system)
+
+    @property
+    def _narrow(self) -> float:
+        return self.resonance_width or STRIP_NARROW
 
     @property
     def _ladder_ratio(self) -> float:

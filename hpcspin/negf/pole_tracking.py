@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 
+from hpcspin.negf.pole_map import follow_v, seeds_v
 from hpcspin.negf.resonances import (
+    BOUND_WIDTH,
     ROOT_XTOL,
     SLOPE_STEP,
     _effective_band,
@@ -289,3 +291,70 @@ def _matched(old, new, narrow: float) -> tuple[np.ndarray, np.ndarray]:
                 xo.append(a)
                 xn.append(b)
     return np.array(xo), np.array(xn)
+
+
+def mapped_poles(segments, roots, narrow: float) -> list[tuple]:
+    """Per window segment, (E_r, Gamma_r, n_r) of the roots mapped into its variable.
+
+    Every root with BOUND_WIDTH <= Gamma < ``narrow`` strictly inside the piece.
+    """
+    pos, wid, idx = roots
+    out = []
+    for seg in segments:
+        sel = [
+            (float(p), float(g), int(n))
+            for p, g, n in zip(pos, wid, idx)
+            if BOUND_WIDTH <= g < narrow and seg.contains(p)
+        ]
+        out.append(tuple(sorted(sel)))
+    return out
+
+
+def _coarse_v(seg, coarse: float) -> np.ndarray:
+    """The grading range ``coarse`` (energy) in the cosine variable, per mapped pole."""
+    vr = seg.pole_map.vr
+    return np.minimum(2.0 * coarse / (np.pi * seg.width * np.sin(np.pi * vr)), 1.0)
+
+
+def map_cold(segments, roots, narrow: float, coarse: float = 0.05):
+    """Map the narrow roots into their pieces' variables, with centre, junction, tail seeds.
+
+    Scheme fast, strips (:mod:`.pole_map`): instead of a graded ladder from Gamma, each
+    resonance's core is two intervals (and two short ones at the junctions), and its
+    tails are graded from the junction.
+    """
+    for seg, poles in zip(segments, mapped_poles(segments, roots, narrow)):
+        seg.set_poles(poles)
+        pm = seg.pole_map
+        if pm is not None:
+            seeds = pm.forward(seeds_v(pm, _coarse_v(seg, coarse)))
+            seg.breakpoints = np.unique(np.concatenate([seg.breakpoints, seeds]))
+
+
+def map_warm(segments, grid, old_poles, roots, narrow: float, coarse: float = 0.05):
+    """Warm grid (in each piece's variable) moved to the followed roots, or None (cold).
+
+    The mapped roots of every piece must be the same as at the last evaluation (the
+    same eigenvalue indices in the same order); the grid's points then move with their
+    resonances (:func:`.pole_map.follow_v`).
+    """
+    new_poles = mapped_poles(segments, roots, narrow)
+    out = []
+    for seg, s, po, pn in zip(segments, grid, old_poles, new_poles):
+        if [p[2] for p in po] != [p[2] for p in pn]:
+            return None
+        seg.set_poles(po)
+        old = seg.pole_map
+        seg.set_poles(pn)
+        if old is None:
+            out.append(np.array(s))
+            continue
+        v = follow_v(old.inverse(s[1:-1]), old, seg.pole_map, _coarse_v(seg, coarse))
+        if v is None:
+            return None
+        inner = seg.pole_map.forward(v)
+        bp = np.concatenate([s[:1], inner, s[-1:]])
+        if np.any(np.diff(bp) <= 0):
+            return None
+        out.append(bp)
+    return out

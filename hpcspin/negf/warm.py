@@ -42,6 +42,8 @@ class WarmStart:
             (:class:`~hpcspin.negf.pole_tracking.PoleTracker`; strips only).
         reused: warm evaluations since the last cold start.
         counts: number of cold and warm evaluations so far.
+        segment_poles: per window segment, the resonances mapped into its variable at
+            the last evaluation (scheme fast, strips; :mod:`.pole_map`).
     """
 
     max_reuse: int = 200
@@ -52,6 +54,7 @@ class WarmStart:
     reused: int = 0
     counts: dict = field(default_factory=lambda: {"cold": 0, "warm": 0})
     poles: PoleTracker = field(default_factory=PoleTracker)
+    segment_poles: list | None = None
     _was_cold: bool = True
     _plan: tuple | None = None
 
