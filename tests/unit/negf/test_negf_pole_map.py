@@ -44,7 +44,7 @@ def _exact():
 
 def _segment():
     seg = Segment("window", np.array([0.0, 1.0]), shape="cos", origin=A, width=W)
-    seg.add_energies(np.linspace(A, A + W, 11)[1:-1])
+    seg.add_energies(np.linspace(A, A + W, 11)[1:-1] + 0.0123)  # off the resonances
     return seg
 
 
@@ -83,9 +83,9 @@ def test_lorentzians_with_background_to_tol_with_fewer_points(tol):
     g = _integrate(graded, tol)
     assert np.abs(g.value - exact).max() < tol
     assert q.n_points < 0.85 * g.n_points
-    if tol == 1e-4:  # the narrowest resonance: two core and two junction intervals
+    if tol == 1e-4:  # the narrowest resonance: a core and two junction intervals
         e = seg.map(q.breakpoints[0])[0].real
-        assert np.sum(np.abs(e - ER[0]) < 1e-6) <= 7
+        assert np.sum(np.abs(e - ER[0]) < 1e-6) <= 4
 
 
 def test_set_poles_keeps_the_energies_of_the_breakpoints():
@@ -154,6 +154,8 @@ def test_map_warm_goes_cold_when_the_mapped_set_changes():
     (bp,) = map_warm([fresh], [seg.breakpoints], [seg.poles], moved, 1e-2)
     assert len(bp) == len(seg.breakpoints) and np.all(np.diff(bp) > 0)
     e = fresh.map(bp)[0].real
-    assert np.abs(e - moved[0][0]).min() < 1e-12  # a breakpoint on the moved centre
+    for x, g in zip(*moved[:2]):  # the core's two ends moved with the resonance
+        d = np.sort(np.abs(e - x))[:2]
+        assert d[1] - d[0] < 1e-5 * d[0] and d[0] < 1e3 * g
     wide = (roots[0], np.array([1e-9, 5e-2]), roots[2])  # one root no longer narrow
     assert map_warm([_segment()], [seg.breakpoints], [seg.poles], wide, 1e-2) is None
