@@ -360,13 +360,25 @@ def _parallel_checks(cfg: RunConfig, n_ranks: int | None) -> list[str]:
                     "use fewer ranks along y",
                 )
             )
-    if cfg.run.task == "train" and cfg.model.radius * 2 + 1 > lat.length:
+    if cfg.run.task == "train" and cfg.model.radius * 2 > lat.length:
+        # r = L/2 is the reach at which every site sees past one end of the lattice
+        # (the strip model that must see the leads); beyond it nothing more is seen.
         p.append(
             problem(
                 "model",
                 "radius",
                 cfg.model.radius,
-                f"window 2r+1 = {2 * cfg.model.radius + 1} exceeds the lattice length {lat.length}",
+                f"window 2r = {2 * cfg.model.radius} exceeds the lattice length {lat.length}",
+            )
+        )
+    if cfg.model.design == "window" and cfg.model.radius > 8 and cfg.run.task == "train":
+        p.append(
+            problem(
+                "model",
+                "radius",
+                cfg.model.radius,
+                "must be <= 8 with design = 'window' (all pairs of the window)",
+                "use design = 'columns' on a strip for a longer reach",
             )
         )
     if cfg.run.task == "train" and cfg.model.design == "columns" and lat.kind == "chain":

@@ -145,7 +145,14 @@ class ModelSection:
         kind=str,
         choices=HEADS,
     )
-    radius: int = opt(3, doc="descriptor radius r in lattice constants", kind=int, ge=1, le=8)
+    radius: int = opt(
+        3,
+        doc="descriptor radius r in lattice constants (design 'window': at most 8, its "
+        "all-pairs features grow as r^4 on strips)",
+        kind=int,
+        ge=1,
+        le=16,
+    )
     hidden: tuple = opt(
         [32, 32], doc="hidden layer widths", kind=tuple, item=int, ge=1, length=(1, 6)
     )

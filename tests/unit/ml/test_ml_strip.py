@@ -176,3 +176,49 @@ def test_model_file_round_trip(tmp_path):
         make(radius=2, rows=1, eq_radius=3)  # the E window must fit in the halo
     with pytest.raises(HpcspinError, match="not exportable"):
         export_model(back, tmp_path / "strip.ts")
+
+
+def test_device_window_sees_the_leads():
+    """With radius L/2 every site sees past one end of the strip (the lead interfaces),
+    so the field of a shifted wall is not the shifted field; with a short window the
+    sites away from both ends see only the texture, and it is."""
+    lat = make_lattice("square", 12, 3)
+    walls = [domain_wall(lat, x0, 1.5, "bloch") for x0 in (5.0, 6.0)]
+    for radius, covariant in ((2, True), (6, False)):
+        m = make(radius=radius, rows=2, seed=7)
+        h = [m.field(s, lat, {"bias": 0.5}).reshape(12, 3, 3) for s in walls]
+        # the field of column x depends on the spins within 2 radii (the potentials of
+        # the sites it sees): columns 4..6 see no end with radius 2 in either wall
+        mid = slice(4, 7)
+        diff = np.abs(h[1][1:][mid] - h[0][:-1][mid]).max()
+        assert (diff < 1e-12) == covariant, (radius, diff)
+
+
+@pytest.mark.parametrize(
+    "design,radius,ok",
+    [("columns", 10, True), ("columns", 11, False), ("window", 9, False), ("window", 8, True)],
+)
+def test_deck_radius_rules(design, radius, ok):
+    from hpcspin.deck import parse_deck
+    from hpcspin.errors import DeckError
+
+    text = f"""
+[run]
+task = "train"
+[lattice]
+kind = "square"
+length = 20
+width = 4
+[model]
+head = "E+vector"
+design = "{design}"
+radius = {radius}
+global_inputs = ["bias"]
+[train]
+dataset = "d.h5"
+"""
+    if ok:
+        parse_deck(text, check_files=False, n_ranks=1)
+    else:
+        with pytest.raises(DeckError, match="radius"):
+            parse_deck(text, check_files=False, n_ranks=1)
