@@ -50,9 +50,10 @@ SCHEMES = ("reference", "fast")
 #: temperatures) that goes with "calibrated".
 ESTIMATES = ("strict", "calibrated")
 CALIBRATED_SPACING = 4.0
-#: Scheme fast, strips: grading ratio of the ladders around narrow resonances (the
-#: reference scheme keeps 4): on the tilted 20 x 4 wall at V = 0.5 the same errors with
-#: 40 % fewer points (docs/negf.md, tracking in warm starts).
+#: Scheme fast, strips, with ``map_poles`` off: grading ratio of the ladders around
+#: narrow resonances (the reference scheme keeps 4): on the tilted 20 x 4 wall at V = 0.5
+#: the same errors with 40 % fewer points (docs/negf.md, tracking in warm starts). With
+#: ``map_poles`` (the default of scheme fast) the resonances are in the window variable.
 FAST_LADDER = 16.0
 
 
