@@ -9,7 +9,10 @@ dt = 0.2) for ``--steps`` steps in the same run with
 * ``searched``: warm grids reused as they are and the full root search on every
   evaluation (the bound-state occupation needs the roots), seeds on cold starts only:
   the engine before the tracking;
-* ``no-seed``: no resonance search at all (``resonances=False``).
+* ``no-seed``: no resonance search at all (``resonances=False``);
+* ``ladder``: the narrow resonances graded by ladders of ratio FAST_LADDER in the plain
+  window variable (``map_poles=False``), instead of mapped into the variable
+  (negf/pole_map.py): the engine before the map.
 
 Prints CPU seconds (process time) per field evaluation, points, cold/warm counts, ratios
 to ``tracked``, and the error of sampled evaluations: max |delta s_i| against a cold
@@ -17,6 +20,7 @@ evaluation of the same spins at tol 1e-6 (fresh full search). ``--t-end`` instea
 the tracked engine to that time and fits the wall velocity over the second half.
 
     .venv/bin/python bench/bench_strip_dynamics.py --steps 50 --tols 1e-4 1e-5 1e-6
+    .venv/bin/python bench/bench_strip_dynamics.py --baselines ladder
     .venv/bin/python bench/bench_strip_dynamics.py --t-end 150 --tols 1e-4
 
 JSON to bench/results/strip_dynamics.json (or strip_dynamics_t<t_end>_tol<tols>.json).
