@@ -269,6 +269,14 @@ class TrainSection:
         kind=tuple,
         item=str,
     )
+    neq_loss_weight: float = opt(
+        1.0,
+        doc="weight of the current-induced part H(V) - H(0) in the loss relative to H(0) "
+        "(split targets): it also steers the learning-rate schedule and the best-epoch "
+        "choice, which the larger equilibrium error dominates at 1",
+        kind=float,
+        gt=0,
+    )
     torque_weight: float = opt(
         0.0,
         doc="weight of each configuration's squared net-torque error |sum_i S_i x dH_i|^2 "

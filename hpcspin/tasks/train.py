@@ -58,6 +58,23 @@ def _load(cfg: RunConfig, lattice: Lattice, comm: MPI.Comm) -> dict:
 
 
 def _neq_weight(cfg: RunConfig, data: dict, separate: bool) -> np.ndarray | None:
+    """Configuration weights of the nonequilibrium loss (None: all 1).
+
+    0/1 from [train] neq_kinds, times [train] neq_loss_weight.
+    """
+    scale = float(cfg.train.neq_loss_weight)
+    w = _neq_kinds_weight(cfg, data, separate)
+    if scale == 1.0:
+        return w
+    if not separate:
+        raise collective_error(
+            f"[train] neq_loss_weight = {scale:g} needs targets = 'split', a head with a "
+            "nonequilibrium part (EA or E+vector) and a dataset with H(0)"
+        )
+    return scale * (np.ones(len(data["spins"])) if w is None else w)
+
+
+def _neq_kinds_weight(cfg: RunConfig, data: dict, separate: bool) -> np.ndarray | None:
     """0/1 weights of the configurations in the nonequilibrium loss ([train] neq_kinds)."""
     kinds = tuple(cfg.train.neq_kinds)
     if not kinds:

@@ -70,6 +70,12 @@ def test_train_neq_kinds_selects_families_or_fails_clearly():
         _neq_weight(parse_deck(deck + 'neq_kinds = ["walls"]\n'), data, True)
     with pytest.raises(HpcspinError, match="needs targets = 'split'"):
         _neq_weight(c, data, False)
+    data["spins"] = np.zeros((5, 8, 3))
+    scaled = parse_deck(deck + 'neq_kinds = ["wall", "wall_noisy"]\nneq_loss_weight = 10.0\n')
+    assert list(_neq_weight(scaled, data, True)) == [10, 10, 0, 0, 10]
+    assert list(_neq_weight(parse_deck(deck + "neq_loss_weight = 4.0\n"), data, True)) == [4] * 5
+    with pytest.raises(HpcspinError, match="neq_loss_weight = 4 needs targets"):
+        _neq_weight(parse_deck(deck + "neq_loss_weight = 4.0\n"), data, False)
 
 
 def test_validation_runs_are_assigned_longest_first_and_balanced():
