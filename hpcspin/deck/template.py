@@ -62,6 +62,8 @@ UNITS: dict[str, str] = {
     "train.lr": _1,
     "train.batch_size": "configurations",
     "train.weight_decay": _1,
+    "train.torque_weight": _1,
+    "train.neq_loss_weight": _1,
     "train.val_fraction": _1,
     "train.patience": "epochs",
     "dynamics.committee_threshold": "t per unit spin",
