@@ -15,9 +15,12 @@ SHIPPED = {
     "models/chain_dw_EA.pt": "input_decks/train_chain_dw_EA.toml",
     "models/chain_dw_E.pt": "input_decks/train_chain_dw_E.toml",
     "models/chain_dw_Evector_al1.pt": "input_decks/train_chain_dw_al1.toml",
+    "models/strip_square_dw.pt": "input_decks/train_strip_walls.toml",
 }
 #: Data added to datagen_chain_walls.toml's by active learning (docs/trust.md).
 EXTRA_DATA = {"models/chain_dw_Evector_al1.pt": "input_decks/datagen_chain_dw_al1.toml"}
+#: The datagen deck of each model's training data (default: the chain walls).
+DATAGEN = {"models/strip_square_dw.pt": "input_decks/datagen_strip_walls.toml"}
 
 
 @pytest.mark.parametrize("model_path, deck_path", sorted(SHIPPED.items()))
@@ -59,8 +62,16 @@ def test_shipped_model_records_its_domain_and_quality(model_path):
         pytest.skip(f"{model_path} is not shipped")
     meta = read_model_file(path)
     assert meta["checksum"] == "verified"
-    gen = parse_deck((ROOT / "input_decks/datagen_chain_walls.toml").read_text(), check_files=False)
+    gen_deck = DATAGEN.get(model_path, "input_decks/datagen_chain_walls.toml")
+    gen = parse_deck((ROOT / gen_deck).read_text(), check_files=False)
     dom = meta["domain"]
+    lat = gen.lattice
+    assert dom["lattice"] == {
+        "kind": lat.kind,
+        "width": lat.width,
+        "periodic": lat.periodic,
+        "length": lat.length,
+    }
     for key in ("t", "J", "mu", "temperature", "lead"):
         assert dom["electrons"][key] == getattr(gen.electrons, key)
     assert [dom["bias"]["min"], dom["bias"]["max"]] == [
@@ -75,5 +86,8 @@ def test_shipped_model_records_its_domain_and_quality(model_path):
     assert dom["n_configs"]["total"] == gen.datagen.n_configs + n_extra
     q = meta["metrics"]["quality"]
     # The default driven model passes; the two-potential EA model cannot represent the
-    # current-induced field of this half-metal (docs/ml.md) and is marked failed.
-    assert q["passed"] == (model_path != "models/chain_dw_EA.pt"), q["failed"]
+    # current-induced field of this half-metal (docs/ml.md) and is marked failed; the
+    # strip model fits the current-induced field and the net torque below the
+    # thresholds (docs/experiment.md) and is marked failed too.
+    failing = ("models/chain_dw_EA.pt", "models/strip_square_dw.pt")
+    assert q["passed"] == (model_path not in failing), q["failed"]
