@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-from hpcspin.hamiltonian.textures import domain_wall
-from hpcspin.lattice import make_lattice
 from hpcspin.negf.contour import Segment
 from hpcspin.negf.engine import ElectronParams, NEGFEngine
 from hpcspin.negf.pole_map import PoleMap, follow_v
@@ -113,21 +111,8 @@ def test_follow_v_scales_the_core_and_translates_beyond():
     assert follow_v(v, old, PoleMap.build([0.75], [1e-9]), np.array([0.2])) is None
 
 
-def _walls(n_steps: int, step: float = 1e-3):
-    """A tilted 12 x 3 Bloch wall, then n_steps small moves (as dynamics steps)."""
-    lat = make_lattice("square", 12, 3)
-    rng = np.random.default_rng(3)
-    s = domain_wall(lat, 5.5, 2.0, "bloch") + 1e-4 * rng.normal(size=(lat.n_sites, 3))
-    kick = rng.normal(size=s.shape)
-    out = []
-    for k in range(n_steps + 1):
-        x = s + k * step * kick
-        out.append(x / np.linalg.norm(x, axis=1)[:, None])
-    return lat, out
-
-
-def test_mapped_strip_wall_against_a_tight_reference():
-    lat, walls = _walls(3)
+def test_mapped_strip_wall_against_a_tight_reference(tilted_walls):
+    lat, walls = tilted_walls(3, step=1e-3)
     p = ElectronParams(J=2.0, bias=0.5)
     ref = NEGFEngine(lat, p, tol=1e-9, scheme="fast")
     ref.map_poles = False  # the graded ladders

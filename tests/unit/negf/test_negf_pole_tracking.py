@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 
-from hpcspin.hamiltonian.textures import domain_wall
-from hpcspin.lattice import make_lattice
 from hpcspin.negf.contour import Segment
 from hpcspin.negf.engine import ElectronParams, NEGFEngine
 from hpcspin.negf.pole_tracking import PoleTracker, follow_grid
@@ -14,26 +12,13 @@ from hpcspin.negf.warm import WarmStart
 LO, HI = -2.09, 0.09
 
 
-def _walls(n_steps: int, step: float = 3e-4):
-    """A tilted 12 x 3 Bloch wall, then n_steps small moves (as dynamics steps)."""
-    lat = make_lattice("square", 12, 3)
-    rng = np.random.default_rng(3)
-    s = domain_wall(lat, 5.5, 2.0, "bloch") + 1e-4 * rng.normal(size=(lat.n_sites, 3))
-    kick = rng.normal(size=s.shape)
-    out = []
-    for k in range(n_steps + 1):
-        x = s + k * step * kick
-        out.append(x / np.linalg.norm(x, axis=1)[:, None])
-    return lat, out
-
-
 def _sorted(roots):
     order = np.lexsort((roots[0], roots[2]))
     return roots[0][order], roots[1][order], roots[2][order]
 
 
-def test_tracked_roots_equal_a_fresh_search():
-    lat, walls = _walls(4)
+def test_tracked_roots_equal_a_fresh_search(tilted_walls):
+    lat, walls = tilted_walls(4)
     eng = NEGFEngine(lat, ElectronParams(J=2.0))
     tracker = PoleTracker()
     system = eng.system(walls[0])
@@ -55,8 +40,8 @@ def test_tracked_roots_equal_a_fresh_search():
     assert tracker.counts == {"search": 1, "tracked": 4, "lost": 0}
 
 
-def test_tracking_gives_up_on_a_different_window_or_texture():
-    lat, walls = _walls(0)
+def test_tracking_gives_up_on_a_different_window_or_texture(tilted_walls):
+    lat, walls = tilted_walls(0)
     eng = NEGFEngine(lat, ElectronParams(J=2.0))
     system = eng.system(walls[0])
     ab, kd = centre_band(system)
@@ -101,8 +86,8 @@ def test_follow_grid_moves_the_ladder_with_the_resonance(new_width, grows):
     assert np.allclose(np.sort(e)[-len(far[kept & (far > x)]) :], far[kept & (far > x)])
 
 
-def test_warm_tracked_evaluations_agree_with_cold_ones():
-    lat, walls = _walls(3, step=1e-3)
+def test_warm_tracked_evaluations_agree_with_cold_ones(tilted_walls):
+    lat, walls = tilted_walls(3, step=1e-3)
     tol = 1e-6
     eng = NEGFEngine(lat, ElectronParams(J=2.0, bias=0.5), tol=tol, scheme="fast")
     warm = WarmStart()
@@ -116,8 +101,8 @@ def test_warm_tracked_evaluations_agree_with_cold_ones():
     assert warm.poles.counts["tracked"] == 3 and warm.counts == {"cold": 1, "warm": 3}
 
 
-def test_a_lost_track_makes_the_evaluation_a_cold_start():
-    lat, walls = _walls(0)
+def test_a_lost_track_makes_the_evaluation_a_cold_start(tilted_walls):
+    lat, walls = tilted_walls(0)
     rng = np.random.default_rng(7)
     other = rng.normal(size=walls[0].shape)
     other /= np.linalg.norm(other, axis=1)[:, None]
