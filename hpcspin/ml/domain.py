@@ -169,6 +169,11 @@ def strip_lattice_changes(domain: dict, lattice) -> list[str]:
     docs/experiment.md): a strip model is a model of its device (length, width,
     transverse boundary), unlike a chain model, which is local and runs on any length.
 
+    Args:
+        domain: the model file's ``domain``.
+        lattice: a :class:`~hpcspin.lattice.Lattice` or a deck's [lattice] section
+            (``kind``, ``length``, ``width``, ``periodic``).
+
     Returns:
         ``"length 20 -> 40"``-style items; empty for chains or a matching strip.
     """
@@ -183,12 +188,7 @@ def strip_lattice_changes(domain: dict, lattice) -> list[str]:
 
 
 def _lattice_problem(domain: dict, cfg, path: str, accepted: set) -> str | None:
-    from hpcspin.lattice import make_lattice
-
-    lat = cfg.lattice
-    changes = strip_lattice_changes(
-        domain, make_lattice(lat.kind, lat.length, lat.width, lat.periodic)
-    )
+    changes = strip_lattice_changes(domain, cfg.lattice)  # kind, length, width, periodic
     if not changes:
         return None
     msg = (

@@ -266,14 +266,12 @@ def follow_grid(
         a, w = seg.origin, seg.width
         e = a + 0.5 * w * (1.0 - np.cos(np.pi * s))
         moved = _shift(e[1:-1], x_old, x_new, coarse)
-        inner = np.arccos(np.clip(1.0 - 2.0 * (moved - a) / w, -1.0, 1.0)) / np.pi
-        bp = np.concatenate([s[:1], inner, s[-1:]])
+        bp = np.concatenate([s[:1], seg.to_v(moved), s[-1:]])
         if np.any(np.diff(bp) <= 0):  # moved past a neighbour: keep the grid as it was
             bp, moved = s, e[1:-1]
         missing = _missing(moved, [t for t in seeds if a < t[0] < a + w], ratio)
         if missing:
-            add = np.arccos(1.0 - 2.0 * (np.array(missing) - a) / w) / np.pi
-            bp = np.unique(np.concatenate([bp, add]))
+            bp = np.unique(np.concatenate([bp, seg.to_v(missing)]))
         out.append(bp)
     return out
 
