@@ -232,7 +232,7 @@ def _lattice_spin_checks(cfg: RunConfig) -> list[str]:
 
 
 def _dynamics_datagen_checks(cfg: RunConfig) -> list[str]:
-    """[dynamics] and [datagen] rules."""
+    """[dynamics], [datagen] and [train] rules."""
     p: list[str] = []
     dyn = cfg.dynamics
     if dyn.temperature > 0 and dyn.integrator != "heun":
@@ -270,6 +270,18 @@ def _dynamics_datagen_checks(cfg: RunConfig) -> list[str]:
         p.append(
             problem("dynamics", key, getattr(dyn, key), "checks the ML field: needs forces = 'ml'")
         )
+    tr = cfg.train
+    if cfg.run.task == "train" and tr.fit != "both":
+        if not tr.init_model or tr.targets != "split" or cfg.model.head == "E":
+            p.append(
+                problem(
+                    "train",
+                    "fit",
+                    tr.fit,
+                    "needs [train] init_model, targets = 'split' and a head with two parts",
+                    "the part not fitted keeps the weights of init_model",
+                )
+            )
     if dyn.committee_action != "warn" and dyn.committee_threshold <= 0:
         p.append(
             problem(

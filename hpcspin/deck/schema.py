@@ -285,6 +285,15 @@ class TrainSection:
         kind=float,
         ge=0,
     )
+    fit: str = opt(
+        "both",
+        doc="which part to fit: both, or only 'eq' (the E head on H(0)) or 'neq' (the "
+        "current-induced head on H(V) - H(0) of the neq_kinds configurations), the other "
+        "part taken from init_model (split targets; a part trained alone gets its own "
+        "schedule and best epoch, at the cost of that part alone)",
+        kind=str,
+        choices=("both", "eq", "neq"),
+    )
     min_eq_r2: float = opt(
         0.95, doc="WARNING when the held-out R^2 of the equilibrium field is below", kind=float
     )

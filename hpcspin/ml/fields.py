@@ -74,5 +74,7 @@ def potentials_to_fields(
             neq = _add(neq, nn.functional.pad(hv, (0, 0, hy, hy, hx, hx)))
     if neq is None:
         neq = torch.zeros_like(eq)
+    if eq is None:  # a model trained on its current-induced part alone
+        eq = torch.zeros_like(neq)
     res.update(eq=eq, neq=neq, total=eq + neq)
     return res

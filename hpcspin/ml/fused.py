@@ -311,5 +311,7 @@ def _assemble(model, sm, v, grads, sums, vec, halo) -> dict:
             res["A"] = sums[t.name]
     if neq is None:
         neq = torch.zeros_like(eq)
+    if eq is None:  # a model trained on its current-induced part alone
+        eq = torch.zeros_like(neq)
     res.update(eq=eq, neq=neq, total=eq + neq)
     return res

@@ -11,6 +11,7 @@ passed in.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import os
@@ -28,6 +29,8 @@ from hpcspin.parallel.collective import collective_error, decide
 
 log = get_logger("ml.train")
 SCHEDULES = ("plateau", "cosine", "none")
+#: Which parts a training fits (the others keep the weights of ``init_state``).
+FITS = ("both", "eq", "neq")
 
 
 @dataclass
@@ -65,6 +68,15 @@ class TrainConfig:
         torque_weight: weight of each configuration's squared net-torque error
             |sum_i S_i x dH_i|^2 in the loss (of the current-induced part with separate
             targets); 0 (default) fits site fields alone.
+        cache_vector_inputs: compute the vector term's descriptors once per configuration
+            when the model allows it (``vector_inputs_fixed``: strip models with an E head
+            on its own window); the same numbers as recomputing them every step.
+        fit: "both" parts of a split-target head, or only its equilibrium part "eq"
+            (the E head on H(0)) or its current-induced part "neq" (A/vector head on
+            H(V) - H(0), on the configurations of nonzero ``neq_weight`` only). The two
+            parts of the loss share no weight, so a part can be trained on its own, with
+            its own learning-rate schedule and best epoch, at the cost of that part
+            alone; the other part keeps the weights of ``init_state`` (required).
     """
 
     epochs: int = 200
@@ -88,8 +100,12 @@ class TrainConfig:
     interrupt: object = None
     init_state: dict | None = None
     torque_weight: float = 0.0
+    cache_vector_inputs: bool = True
+    fit: str = "both"
 
     def __post_init__(self):
+        if self.fit not in FITS:
+            raise HpcspinError(f"fit must be one of {FITS}, got {self.fit!r}")
         if self.torque_weight < 0:
             raise HpcspinError(f"torque_weight must be >= 0, got {self.torque_weight}")
         if self.schedule not in SCHEDULES:
@@ -169,6 +185,31 @@ class _Data:
             raise HpcspinError("neq_weight needs separate targets (H(0) and H(V) - H(0))")
         self.w_neq = t(w)
         self.torque_weight = 0.0  # see TrainConfig.torque_weight
+        self.vec = None  # per configuration (d, vb) of a fixed vector term, see cache_vectors
+        self.fit = "both"  # see TrainConfig.fit
+
+    def cache_vectors(self, model) -> None:
+        """Compute the vector term's fixed inputs of every configuration once."""
+        self.vec = [
+            model.vector_inputs(self.spins[i : i + 1], self.lattice, self.globals_([i]))
+            for i in range(self.n)
+        ]
+
+    def predict(self, model, idx, create_graph: bool) -> dict:
+        """Predicted parts {"eq", "neq", "total"} of configurations ``idx``."""
+        given = contextlib.nullcontext()
+        if self.vec is not None:
+            d = torch.cat([self.vec[i][0] for i in idx])
+            vb = torch.cat([self.vec[i][1] for i in idx], 2)
+            given = model.given_vector_inputs(d, vb)
+        with given:
+            return model.field(
+                self.spins[idx],
+                self.lattice,
+                self.globals_(idx),
+                create_graph=create_graph,
+                parts=True,
+            )
 
     def globals_(self, idx):
         return {k: v[idx] for k, v in self.glob.items()}
@@ -187,17 +228,18 @@ def _block_loss(model, data: _Data, idx, norm, create_graph=True):
     all sites in which small correlated site errors add up.
     """
     s = data.spins[idx]
-    pred = model.field(s, data.lattice, data.globals_(idx), create_graph=create_graph, parts=True)
+    pred = data.predict(model, idx, create_graph)
     if data.separate:
-        e1 = _perp(pred["eq"] - data.eq[idx], s)
         d2 = pred["neq"] - (data.fields[idx] - data.eq[idx])
-        w = data.w_neq[idx]
-        loss = (e1**2).sum() + (w[:, None, None] * _perp(d2, s) ** 2).sum()
+        w = data.w_neq[idx] * (data.fit != "eq")
+        loss = (w[:, None, None] * _perp(d2, s) ** 2).sum()
+        if data.fit != "neq":
+            loss = loss + (_perp(pred["eq"] - data.eq[idx], s) ** 2).sum()
     else:
         d2 = pred["total"] - data.fields[idx]
         w = torch.ones(len(idx), dtype=d2.dtype, device=d2.device)
         loss = (_perp(d2, s) ** 2).sum()
-    if data.torque_weight > 0:
+    if data.torque_weight > 0 and data.fit != "eq":
         tq = torch.linalg.cross(s, d2, dim=-1).sum(1)
         loss = loss + data.torque_weight * (w * (tq**2).sum(1)).sum()
     return loss / norm
@@ -228,7 +270,7 @@ def _mine(n_blocks, comm):
 
 def _step(model, opt, data, batch, cfg, comm) -> float:
     """One optimiser step on the configurations ``batch``. Collective over comm."""
-    params = [p for p in model.parameters()]
+    params = [p for p in model.parameters() if p.requires_grad]
     blocks = _blocks(batch, cfg.block_size)
     norm = 3.0 * len(batch) * data.spins.shape[1]
     vals = {}
@@ -321,7 +363,7 @@ def _predict(model, data: _Data, idx, cfg, comm) -> dict:
     vals = {}
     for j in _mine(len(blocks), comm):
         b = blocks[j]
-        p = model.field(data.spins[b], data.lattice, data.globals_(b), parts=True)
+        p = data.predict(model, b, False)
         vals[j] = {k: v.detach().cpu().numpy() for k, v in p.items()}
     if comm is not None and comm.Get_size() > 1:
         merged = {}
@@ -392,6 +434,7 @@ _SAME_ON_RESUME = (
     "min_lr",
     "separate_targets",
     "torque_weight",
+    "fit",
 )
 
 
@@ -478,14 +521,18 @@ def train_model(
         model, lattice, spins, fields, bias, mu, fields_eq, cfg.separate_targets, neq_weight
     )
     data.torque_weight = float(cfg.torque_weight)
+    if cfg.cache_vector_inputs and getattr(model, "vector_inputs_fixed", False):
+        data.cache_vectors(model)
     train_idx, val_idx = split_configs(data.n, cfg.val_fraction, cfg.seed)
     _set_scales(model, data, train_idx)
     if cfg.init_state is not None:  # continued training starts from the given model
         model.load_state_dict(cfg.init_state, strict=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    run = _Run(model, opt, _make_scheduler(opt, cfg), _State(), data, spec, cfg, fp, comm)
-    _resume(run)
-    _loop(run, train_idx, val_idx)
+    with _fitting(model, data, cfg) as params:
+        fit_train, fit_val = (_fitted(data, i, cfg.fit) for i in (train_idx, val_idx))
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        run = _Run(model, opt, _make_scheduler(opt, cfg), _State(), data, spec, cfg, fp, comm)
+        _resume(run)
+        _loop(run, fit_train, fit_val)
     st = run.st
     if st.best_state is not None:
         model.load_state_dict(st.best_state)
@@ -499,6 +546,41 @@ def train_model(
     metrics.update(evaluate(model, data, val_idx, cfg, comm, "val_"))
     model.eval()
     return TrainResult(model, metrics, st.history, fp, lattice)
+
+
+@contextlib.contextmanager
+def _fitting(model: ForceModel, data: _Data, cfg: TrainConfig):
+    """Restrict the model to the fitted part for the training loop; yields its parameters.
+
+    The terms and the networks of the other part are set aside (no forward pass, no
+    gradient) and restored on exit, so the saved model has every part.
+    """
+    if cfg.fit != "both" and not (data.separate and cfg.init_state is not None):
+        raise HpcspinError(
+            f"fit = {cfg.fit!r} needs split targets (H(0) and H(V) - H(0)), a head with "
+            "both parts and a model to take the other part from (init_state)"
+        )
+    terms, fused = model.terms, model.fused
+    keep = [t for t in terms if cfg.fit == "both" or t.equilibrium == (cfg.fit == "eq")]
+    frozen = [getattr(model, t.net) for t in terms if t not in keep]
+    data.fit, model.terms = cfg.fit, tuple(keep)
+    if frozen:
+        model.fused = False  # the analytic path packs every term's network together
+    for net in frozen:
+        net.requires_grad_(False)
+    try:
+        yield [p for p in model.parameters() if p.requires_grad]
+    finally:
+        data.fit, model.terms, model.fused = "both", terms, fused
+        for net in frozen:
+            net.requires_grad_(True)
+
+
+def _fitted(data: _Data, idx, fit: str):
+    """The configurations of ``idx`` whose loss is not zero under ``fit``."""
+    if fit != "neq":
+        return idx
+    return idx[data.w_neq[idx].cpu().numpy() > 0]
 
 
 @dataclass

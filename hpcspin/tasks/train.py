@@ -217,6 +217,7 @@ def _train_config(
         interrupt=interrupt,
         init_state=init_state,
         torque_weight=tr.torque_weight,
+        fit=tr.fit,
     )
 
 

@@ -152,3 +152,17 @@ def test_ranks_per_config_rules():
     text += '[negf]\nsolver = "petsc"\nranks_per_solve = 4\n'
     ps = problems_of(text, n_ranks=4)
     assert "[negf] ranks_per_solve = 4: must divide [datagen] ranks_per_config = 2" in ps
+
+
+def test_fit_one_part_needs_a_model_to_start_from():
+    train = '[run]\ntask = "train"\n[model]\nhead = "E+vector"\n'
+
+    def fit_problems(text):
+        return [p for p in problems_of(train + text) if "[train] fit" in p]
+
+    (p,) = fit_problems('[train]\nfit = "neq"\n')
+    assert "init_model" in p
+    (p,) = fit_problems('[train]\nfit = "eq"\ntargets = "total"\ninit_model = "m.pt"\n')
+    assert "targets = 'split'" in p
+    ok = fit_problems('[train]\nfit = "neq"\ninit_model = "m.pt"\nepochs = 0\n')
+    assert ok == []  # the deck fails on epochs alone

@@ -222,3 +222,40 @@ dataset = "d.h5"
     else:
         with pytest.raises(DeckError, match="radius"):
             parse_deck(text, check_files=False, n_ranks=1)
+
+
+@pytest.mark.parametrize("kind,periodic", [("square", False), ("triangular", True)])
+def test_cached_vector_inputs_train_the_same_weights(kind, periodic):
+    """Training with the vector term's inputs computed once per configuration gives the
+    weights of training that recomputes them every step (the cache changes no number)."""
+    from hpcspin.ml.train import TrainConfig, train_model
+
+    lat = make_lattice(kind, 8, 3, periodic)
+    model = make(kind, radius=3, rows=2, eq_radius=1.5)
+    assert model.vector_inputs_fixed
+    n = 10
+    spins = np.stack([spins_of(lat.n_sites, k) for k in range(n)])
+    bias = np.linspace(-0.5, 0.5, n)
+    h_eq = model.field(spins, lat, {"bias": 0 * bias})
+    h = h_eq + 0.1 * spins_of(n * lat.n_sites, 99).reshape(spins.shape)
+    out = []
+    for cache in (True, False):
+        cfg = TrainConfig(epochs=3, batch_size=4, block_size=2, lr=1e-2, cache_vector_inputs=cache)
+        res = train_model(spins, h, lat, model.spec, cfg, bias=bias, fields_eq=h_eq)
+        out.append((res.history, res.model.field(spins, lat, {"bias": bias})))
+    losses = [[r["loss"] for r in hist] for hist, _ in out]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-12)
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=0, atol=1e-12)
+
+
+def test_given_vector_inputs_must_fit_the_call():
+    lat = make_lattice("square", 8, 3, False)
+    model = make(radius=3, rows=2, eq_radius=1.5)
+    s = spins_of(lat.n_sites)
+    d, vb = model.vector_inputs(s[None], lat, {"bias": 0.3})
+    ref = model.field(s, lat, {"bias": 0.3})
+    with model.given_vector_inputs(d, vb):
+        np.testing.assert_array_equal(model.field(s, lat, {"bias": 0.3}), ref)
+    two = np.stack([s, s])
+    with model.given_vector_inputs(d, vb), pytest.raises(HpcspinError, match="24 sites"):
+        model.field(two, lat, {"bias": 0.3})

@@ -296,3 +296,60 @@ def test_torque_weight_adds_the_net_torque_error():
     assert weighted > plain
     with pytest.raises(HpcspinError, match="torque_weight"):
         TrainConfig(torque_weight=-1.0)
+
+
+def _two_part_start(seed=3):
+    """An E+vector model whose E head already fits field_E, the vector head random."""
+    h0 = field_E(SPINS)
+    spec = ModelSpec(head="E+vector", radius=2, hidden=(16, 16))
+    cfg = TrainConfig(epochs=40, lr=1e-2, batch_size=12, val_fraction=0.25, patience=None)
+    start = train_model(SPINS, h0 + 0.0 * SPINS, LAT, spec, cfg, fields_eq=h0).model
+    return spec, h0, h0 + field_vec(SPINS), start
+
+
+@pytest.mark.parametrize("part", ["neq", "eq"])
+def test_fit_one_part_keeps_the_other(part):
+    """fit = 'neq' moves the vector head alone (the E head stays bitwise), fits the
+    current-induced field, and trains on the configurations of nonzero neq weight only;
+    fit = 'eq' the converse."""
+    spec, h0, h, start = _two_part_start()
+    init = {k: v.clone() for k, v in start.state_dict().items()}
+    w = np.ones(len(SPINS))
+    w[:10] = 0.0  # these configurations carry no current-induced loss
+    cfg = TrainConfig(
+        epochs=60,
+        lr=1e-2,
+        batch_size=12,
+        val_fraction=0.25,
+        patience=None,
+        schedule="cosine",
+        init_state=init,
+        fit=part,
+    )
+    res = train_model(SPINS, h, LAT, spec, cfg, fields_eq=h0, neq_weight=w)
+    fixed, moved = ("energy_net", "vec_net") if part == "neq" else ("vec_net", "energy_net")
+    state = res.model.state_dict()
+    for k, v in init.items():
+        if k.startswith(fixed):
+            assert torch.equal(state[k], v), k
+    assert any(not torch.equal(state[k], v) for k, v in init.items() if k.startswith(moved))
+    assert [t.name for t in res.model.terms] == ["eps", "vec"]  # restored for the saved model
+    before = start.field(SPINS, LAT, parts=True)
+    after = res.model.field(SPINS, LAT, parts=True)
+    if part == "neq":
+        np.testing.assert_array_equal(after["eq"], before["eq"])
+        assert res.metrics["val_neq_r2"] >= 0.99
+        assert res.metrics["n_train"] == 36  # metrics of every configuration
+    else:
+        np.testing.assert_array_equal(after["neq"], before["neq"])
+
+
+def test_fit_one_part_needs_a_start_and_split_targets():
+    spec, h0, h, start = _two_part_start()
+    with pytest.raises(HpcspinError, match="init_state"):
+        train_model(SPINS, h, LAT, spec, TrainConfig(epochs=1, fit="neq"), fields_eq=h0)
+    init = start.state_dict()
+    with pytest.raises(HpcspinError, match="split targets"):
+        train_model(SPINS, h, LAT, spec, TrainConfig(epochs=1, fit="neq", init_state=init))
+    with pytest.raises(HpcspinError, match="fit must be"):
+        TrainConfig(fit="vector")
