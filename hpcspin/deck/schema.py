@@ -285,6 +285,13 @@ class TrainSection:
         kind=float,
         ge=0,
     )
+    bias_balance: bool = opt(
+        False,
+        doc="weigh each configuration's current-induced error by (V_max / V)^2: the field "
+        "grows about linearly with V, so relative errors count alike at every bias (else "
+        "the largest bias dominates the loss)",
+        kind=bool,
+    )
     fit: str = opt(
         "both",
         doc="which part to fit: both, or only 'eq' (the E head on H(0)) or 'neq' (the "

@@ -449,9 +449,11 @@ def _training_changes(ck: dict, fingerprint: str, spec: ModelSpec, cfg: TrainCon
         if old_spec.get(k) != new_spec.get(k):
             changes.append(f"model {k}: {old_spec.get(k)!r} -> {new_spec.get(k)!r}")
     old_cfg = ck.get("config", {})
+    defaults = TrainConfig()
     for k in _SAME_ON_RESUME:
-        if k in old_cfg and old_cfg[k] != getattr(cfg, k):
-            changes.append(f"{k}: {old_cfg[k]!r} -> {getattr(cfg, k)!r}")
+        old = old_cfg.get(k, getattr(defaults, k))  # a key added later: its default then
+        if old != getattr(cfg, k):
+            changes.append(f"{k}: {old!r} -> {getattr(cfg, k)!r}")
     return changes
 
 

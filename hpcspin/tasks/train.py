@@ -60,18 +60,36 @@ def _load(cfg: RunConfig, lattice: Lattice, comm: MPI.Comm) -> dict:
 def _neq_weight(cfg: RunConfig, data: dict, separate: bool) -> np.ndarray | None:
     """Configuration weights of the nonequilibrium loss (None: all 1).
 
-    0/1 from [train] neq_kinds, times [train] neq_loss_weight.
+    0/1 from [train] neq_kinds, times [train] neq_loss_weight, times (V_max / V)^2 with
+    [train] bias_balance.
     """
     scale = float(cfg.train.neq_loss_weight)
     w = _neq_kinds_weight(cfg, data, separate)
-    if scale == 1.0:
+    balance = cfg.train.bias_balance
+    if scale == 1.0 and not balance:
         return w
     if not separate:
+        key = "bias_balance = true" if balance else f"neq_loss_weight = {scale:g}"
         raise collective_error(
-            f"[train] neq_loss_weight = {scale:g} needs targets = 'split', a head with a "
+            f"[train] {key} needs targets = 'split', a head with a "
             "nonequilibrium part (EA or E+vector) and a dataset with H(0)"
         )
-    return scale * (np.ones(len(data["spins"])) if w is None else w)
+    w = scale * (np.ones(len(data["spins"])) if w is None else w)
+    return w * _bias_balance(data["bias"]) if balance else w
+
+
+def _bias_balance(bias: np.ndarray) -> np.ndarray:
+    """(V_max / V)^2 per configuration (1 at V = 0).
+
+    The current-induced field grows about linearly with V, so these weights count
+    relative errors alike at every bias.
+    """
+    v = np.abs(np.asarray(bias, dtype=float))
+    vmax = float(v.max()) if v.size else 0.0
+    out = np.ones_like(v)
+    nz = v > 0
+    out[nz] = (vmax / v[nz]) ** 2
+    return out
 
 
 def _neq_kinds_weight(cfg: RunConfig, data: dict, separate: bool) -> np.ndarray | None:

@@ -6,8 +6,9 @@
    error-versus-site plots.
 2. Wall velocity: NEGF-driven and ML-driven runs of the deck's wall at each bias of
    ``[validate] velocity_biases`` (relaxation at V = 0, then t = velocity_t_end). The
-   (method, bias) runs are spread over the ranks by estimated cost (NEGF at V != 0
-   first), each run serial on its rank; finished runs of the same settings are reused
+   (method, bias) runs form a queue, longest first by estimated cost (NEGF at V != 0
+   first), from which each rank takes the next free run as it becomes free, each run
+   serial on its rank; finished runs of the same settings are reused
    (so an interrupted validation resumes), runs of other settings (e.g. a retrained
    model file) are redone.
 Writes ``validation.json``, ``velocity.json``, ``velocity.md`` and PNGs to ``[output] dir``.
@@ -116,12 +117,11 @@ def _one_run(
         me.free()
 
 
-def assign_runs(jobs: list[tuple[str, str, float]], n_ranks: int) -> list[list[int]]:
-    """Indices of the runs of each rank: longest first, each to the least loaded rank.
+def run_order(jobs: list[tuple[str, str, float]]) -> list[int]:
+    """Indices of the runs, longest first (ties in deck order).
 
     Cost estimates: an NEGF run at V != 0 (the bias window: hundreds of energy points
-    per field) 1, at V = 0 (poles only) 0.05, an ML run 0.01. Deterministic, so every
-    rank derives the same assignment.
+    per field) 1, at V = 0 (poles only) 0.05, an ML run 0.01.
     """
 
     def cost(job: tuple[str, str, float]) -> float:
@@ -130,21 +130,40 @@ def assign_runs(jobs: list[tuple[str, str, float]], n_ranks: int) -> list[list[i
             return 1.0 if bias != 0 else 0.05
         return 0.01
 
-    order = sorted(range(len(jobs)), key=lambda i: (-cost(jobs[i]), i))
-    load = [0.0] * n_ranks
-    out: list[list[int]] = [[] for _ in range(n_ranks)]
-    for i in order:
-        r = min(range(n_ranks), key=lambda k: (load[k], k))
-        out[r].append(i)
-        load[r] += cost(jobs[i])
-    return out
+    return sorted(range(len(jobs)), key=lambda i: (-cost(jobs[i]), i))
+
+
+def claim(claims_dir: str, index: int) -> bool:
+    """Take run ``index`` for this rank: True for exactly one caller (atomic create)."""
+    try:
+        fd = os.open(os.path.join(claims_dir, str(index)), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
 
 
 def _velocities(cfg: RunConfig, ctx: ParallelContext, out: str) -> None:
+    """Every velocity run, the runs taken from a shared queue.
+
+    Each rank takes the next run nobody has taken (a claim file), longest first, so a
+    rank that finishes early (or finds its run already done) takes more instead of
+    waiting at the end. Each run is serial on its rank: which rank runs it changes no
+    number.
+    """
+    import shutil
+
     jobs = _jobs(cfg)
-    mine = [jobs[i] for i in assign_runs(jobs, ctx.size)[ctx.rank]]
+    claims = os.path.join(out, "velocity", ".claims")
+    if ctx.rank == 0:  # claims of an interrupted validation are stale
+        shutil.rmtree(claims, ignore_errors=True)
+        os.makedirs(claims)
     log.info("velocity comparison: %d runs over %d rank(s)", len(jobs), ctx.size)
-    for label, forces, bias in mine:
+    ctx.comm.Barrier()
+    for i in run_order(jobs):
+        if not claim(claims, i):
+            continue
+        label, forces, bias = jobs[i]
         log.info("run %s at V = %+g", label, bias)
         fault_point("validate_run")
         _one_run(cfg, ctx, out, label, forces, bias)
@@ -152,5 +171,6 @@ def _velocities(cfg: RunConfig, ctx: ParallelContext, out: str) -> None:
     if ctx.rank == 0:
         from hpcspin.tasks.validate_fields import velocity_report
 
+        shutil.rmtree(claims, ignore_errors=True)
         velocity_report(cfg, out, jobs, _run_dir)
     ctx.comm.Barrier()

@@ -76,16 +76,26 @@ def test_train_neq_kinds_selects_families_or_fails_clearly():
     assert list(_neq_weight(parse_deck(deck + "neq_loss_weight = 4.0\n"), data, True)) == [4] * 5
     with pytest.raises(HpcspinError, match="neq_loss_weight = 4 needs targets"):
         _neq_weight(parse_deck(deck + "neq_loss_weight = 4.0\n"), data, False)
+    # bias_balance: (V_max / V)^2, on top of the families and the scale
+    data["bias"] = np.array([0.5, -0.25, 0.5, 0.1, -0.5])
+    bal = parse_deck(deck + 'neq_kinds = ["wall", "wall_noisy"]\nbias_balance = true\n')
+    np.testing.assert_allclose(_neq_weight(bal, data, True), [1, 4, 0, 0, 1])
+    bal2 = parse_deck(deck + "bias_balance = true\nneq_loss_weight = 2.0\n")
+    np.testing.assert_allclose(_neq_weight(bal2, data, True), [2, 8, 2, 50, 2])
+    with pytest.raises(HpcspinError, match="bias_balance = true needs targets"):
+        _neq_weight(parse_deck(deck + "bias_balance = true\n"), data, False)
 
 
-def test_validation_runs_are_assigned_longest_first_and_balanced():
-    from hpcspin.tasks.validate import assign_runs
+def test_validation_runs_are_queued_longest_first_and_claimed_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hpcspin.tasks.validate import claim, run_order
 
     biases = (-0.5, 0.5, 0.0)
-    jobs = [("negf", "negf", v) for v in biases] + [("m", "m.pt", v) for v in biases]
-    for n in (1, 2, 3, 4):
-        parts = assign_runs(jobs, n)
-        assert sorted(i for p in parts for i in p) == list(range(len(jobs)))
-    two = assign_runs(jobs, 2)
-    # the two NEGF runs at V != 0 (the costly ones) go to different ranks
-    assert {0, 1} & set(two[0]) and {0, 1} & set(two[1])
+    jobs = [("m", "m.pt", v) for v in biases] + [("negf", "negf", v) for v in biases]
+    # the two NEGF runs at V != 0 (the costly ones) first, then NEGF at V = 0, then ML
+    assert run_order(jobs) == [3, 4, 5, 0, 1, 2]
+    # every run is taken exactly once however many takers race for it
+    with ThreadPoolExecutor(4) as pool:
+        taken = list(pool.map(lambda k: [i for i in range(50) if claim(tmp_path, i)], range(4)))
+    assert sorted(i for t in taken for i in t) == list(range(50))

@@ -353,3 +353,17 @@ def test_fit_one_part_needs_a_start_and_split_targets():
         train_model(SPINS, h, LAT, spec, TrainConfig(epochs=1, fit="neq", init_state=init))
     with pytest.raises(HpcspinError, match="fit must be"):
         TrainConfig(fit="vector")
+
+
+def test_a_checkpoint_of_the_joint_fit_is_refused_for_one_part(tmp_path):
+    """A checkpoint written before the key existed counts as fit = 'both'."""
+    spec, h0, h, start = _two_part_start()
+    ck = str(tmp_path / "t.ckpt")
+    base = dict(batch_size=12, val_fraction=0.25, patience=None, checkpoint=ck)
+    train_model(SPINS, h, LAT, spec, TrainConfig(epochs=1, **base), fields_eq=h0)
+    state = torch.load(ck, weights_only=True)
+    del state["config"]["fit"]  # as written by a version without the key
+    torch.save(state, ck)
+    cfg = TrainConfig(epochs=2, fit="neq", init_state=start.state_dict(), **base)
+    with pytest.raises(HpcspinError, match="fit: 'both' -> 'neq'"):
+        train_model(SPINS, h, LAT, spec, cfg, fields_eq=h0)
