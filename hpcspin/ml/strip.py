@@ -213,22 +213,24 @@ class DriveSymmetricModel(ForceModel):
         With an E head on its own window the vector term's descriptors and basis
         carry no graph and no weights: training computes them once per configuration
         (:meth:`vector_inputs`) and hands them back (:meth:`given_vector_inputs`)
-        instead of recomputing them every step (about a third of a step at radius 10).
+        instead of recomputing them every step (bench/bench_train.py).
         """
         return self.eq_window is not None and any(t.kind == "vector" for t in self.terms)
 
     def vector_inputs(self, spins, lattice, globals_=None):
         """The vector term's descriptors (M, F0) and basis (n_basis, 3, M).
 
-        As :meth:`field` computes them for ``spins`` (B, N, 3) on ``lattice`` (M = B N).
+        As :meth:`field` computes them for ``spins`` (B, N, 3) on ``lattice`` (M = B N);
+        only the vector term is evaluated (no E head, no spin derivatives).
         """
+        terms, self.terms = self.terms, tuple(t for t in self.terms if t.kind == "vector")
         self._vec_seen = []
         try:
             with torch.no_grad():
                 self.field(spins, lattice, globals_)
             ((d, vb),) = self._vec_seen
         finally:
-            self._vec_seen = None
+            self._vec_seen, self.terms = None, terms
         return d, vb
 
     @contextmanager

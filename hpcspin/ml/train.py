@@ -229,10 +229,12 @@ def _block_loss(model, data: _Data, idx, norm, create_graph=True):
     """
     s = data.spins[idx]
     pred = data.predict(model, idx, create_graph)
-    if data.separate:
+    if data.separate:  # each part only where it is fitted (TrainConfig.fit)
         d2 = pred["neq"] - (data.fields[idx] - data.eq[idx])
-        w = data.w_neq[idx] * (data.fit != "eq")
-        loss = (w[:, None, None] * _perp(d2, s) ** 2).sum()
+        w = data.w_neq[idx]
+        loss = torch.zeros((), dtype=d2.dtype, device=d2.device)
+        if data.fit != "eq":
+            loss = loss + (w[:, None, None] * _perp(d2, s) ** 2).sum()
         if data.fit != "neq":
             loss = loss + (_perp(pred["eq"] - data.eq[idx], s) ** 2).sum()
     else:

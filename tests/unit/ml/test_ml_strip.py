@@ -225,10 +225,16 @@ dataset = "d.h5"
 
 
 @pytest.mark.parametrize("kind,periodic", [("square", False), ("triangular", True)])
-def test_cached_vector_inputs_train_the_same_weights(kind, periodic):
+def test_cached_vector_inputs_train_the_same_weights(kind, periodic, monkeypatch):
     """Training with the vector term's inputs computed once per configuration gives the
     weights of training that recomputes them every step (the cache changes no number)."""
     from hpcspin.ml.train import TrainConfig, train_model
+
+    calls = []
+    inputs = DriveSymmetricModel.vector_inputs
+    monkeypatch.setattr(
+        DriveSymmetricModel, "vector_inputs", lambda *a, **k: calls.append(1) or inputs(*a, **k)
+    )
 
     lat = make_lattice(kind, 8, 3, periodic)
     model = make(kind, radius=3, rows=2, eq_radius=1.5)
@@ -241,7 +247,9 @@ def test_cached_vector_inputs_train_the_same_weights(kind, periodic):
     out = []
     for cache in (True, False):
         cfg = TrainConfig(epochs=3, batch_size=4, block_size=2, lr=1e-2, cache_vector_inputs=cache)
+        calls.clear()
         res = train_model(spins, h, lat, model.spec, cfg, bias=bias, fields_eq=h_eq)
+        assert len(calls) == (n if cache else 0)  # the cache is built (once per config)
         out.append((res.history, res.model.field(spins, lat, {"bias": bias})))
     losses = [[r["loss"] for r in hist] for hist, _ in out]
     assert losses[0] == pytest.approx(losses[1], rel=1e-12)
