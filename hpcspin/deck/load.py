@@ -282,6 +282,17 @@ def _dynamics_datagen_checks(cfg: RunConfig) -> list[str]:
                     "the part not fitted keeps the weights of init_model",
                 )
             )
+    kw = tuple(tr.neq_kind_weights)
+    if kw and (len(kw) != len(tr.neq_kinds) or min(kw) <= 0):
+        p.append(
+            problem(
+                "train",
+                "neq_kind_weights",
+                list(kw),
+                f"needs one positive weight per neq_kinds family ({len(tr.neq_kinds)})",
+                "in the order of [train] neq_kinds",
+            )
+        )
     if dyn.committee_action != "warn" and dyn.committee_threshold <= 0:
         p.append(
             problem(

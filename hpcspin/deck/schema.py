@@ -269,6 +269,14 @@ class TrainSection:
         kind=tuple,
         item=str,
     )
+    neq_kind_weights: tuple = opt(
+        [],
+        doc="a weight per neq_kinds family in the current-induced loss (same order; empty: "
+        "all 1): a family with large errors that cannot be fitted (noisy walls) otherwise "
+        "outweighs the clean walls that the dynamics visits",
+        kind=tuple,
+        item=float,
+    )
     neq_loss_weight: float = opt(
         1.0,
         doc="weight of the current-induced part H(V) - H(0) in the loss relative to H(0) "

@@ -64,6 +64,7 @@ UNITS: dict[str, str] = {
     "train.weight_decay": _1,
     "train.torque_weight": _1,
     "train.neq_loss_weight": _1,
+    "train.neq_kind_weights": _1,
     "train.val_fraction": _1,
     "train.patience": "epochs",
     "dynamics.committee_threshold": "t per unit spin",

@@ -109,14 +109,17 @@ def _neq_kinds_weight(cfg: RunConfig, data: dict, separate: bool) -> np.ndarray 
         raise collective_error(
             f"{where}: {unknown or list(kinds)} not among the dataset's families {names}"
         )
-    w = np.isin(data["kind"], [names.index(k) for k in kinds]).astype(float)
+    weights = tuple(cfg.train.neq_kind_weights) or (1.0,) * len(kinds)
+    w = np.zeros(len(data["kind"]))
+    for k, wk in zip(kinds, weights):
+        w[np.asarray(data["kind"]) == names.index(k)] = wk
     if not w.any():
         raise collective_error(f"{where}: no configuration of these families in the dataset")
     log.info(
         "nonequilibrium head fitted to %d of %d configurations (%s)",
-        int(w.sum()),
+        int((w > 0).sum()),
         len(w),
-        ", ".join(kinds),
+        ", ".join(f"{k} x {wk:g}" for k, wk in zip(kinds, weights)),
     )
     return w
 

@@ -76,6 +76,15 @@ def test_train_neq_kinds_selects_families_or_fails_clearly():
     assert list(_neq_weight(parse_deck(deck + "neq_loss_weight = 4.0\n"), data, True)) == [4] * 5
     with pytest.raises(HpcspinError, match="neq_loss_weight = 4 needs targets"):
         _neq_weight(parse_deck(deck + "neq_loss_weight = 4.0\n"), data, False)
+    # a weight per family, in the order of neq_kinds, times the scale
+    kw = 'neq_kinds = ["wall_noisy", "wall"]\nneq_kind_weights = [1.0, 20.0]\n'
+    np.testing.assert_allclose(_neq_weight(parse_deck(deck + kw), data, True), [20, 1, 0, 0, 20])
+    kw2 = parse_deck(deck + kw + "neq_loss_weight = 0.5\n")
+    np.testing.assert_allclose(_neq_weight(kw2, data, True), [10, 0.5, 0, 0, 10])
+    with pytest.raises(HpcspinError, match="neq_kind_weights"):
+        parse_deck(deck + 'neq_kinds = ["wall"]\nneq_kind_weights = [1.0, 2.0]\n')
+    with pytest.raises(HpcspinError, match="one positive weight"):
+        parse_deck(deck + 'neq_kinds = ["wall"]\nneq_kind_weights = [0.0]\n')
     # bias_balance: (V_max / V)^2, on top of the families and the scale
     data["bias"] = np.array([0.5, -0.25, 0.5, 0.1, -0.5])
     bal = parse_deck(deck + 'neq_kinds = ["wall", "wall_noisy"]\nbias_balance = true\n')
