@@ -15,13 +15,16 @@ SHIPPED = {
     "models/chain_dw_EA.pt": "input_decks/train_chain_dw_EA.toml",
     "models/chain_dw_E.pt": "input_decks/train_chain_dw_E.toml",
     "models/chain_dw_Evector_al1.pt": "input_decks/train_chain_dw_al1.toml",
-    "models/strip_square_dw.pt": "input_decks/train_strip_walls_neq.toml",
+    "models/strip_square_dw.pt": "input_decks/train_strip_walls_clean.toml",
 }
 #: Data added to the main training data: by active learning (docs/trust.md), and the
 #: strip model's extra clean walls (docs/experiment.md).
 EXTRA_DATA = {
-    "models/chain_dw_Evector_al1.pt": "input_decks/datagen_chain_dw_al1.toml",
-    "models/strip_square_dw.pt": "input_decks/datagen_strip_walls_clean.toml",
+    "models/chain_dw_Evector_al1.pt": ["input_decks/datagen_chain_dw_al1.toml"],
+    "models/strip_square_dw.pt": [
+        "input_decks/datagen_strip_walls_clean.toml",
+        "input_decks/datagen_strip_walls_clean2.toml",
+    ],
 }
 #: The datagen deck of each model's training data (default: the chain walls).
 DATAGEN = {"models/strip_square_dw.pt": "input_decks/datagen_strip_walls.toml"}
@@ -84,9 +87,9 @@ def test_shipped_model_records_its_domain_and_quality(model_path):
     ]
     lo, hi = gen.datagen.width_range
     assert lo <= dom["wall_width"]["min"] < dom["wall_width"]["max"] <= hi
-    extra = EXTRA_DATA.get(model_path)
-    added = parse_deck((ROOT / extra).read_text(), check_files=False) if extra else None
-    n_extra = added.datagen.n_configs if added else 0
+    extra = EXTRA_DATA.get(model_path, [])
+    added = [parse_deck((ROOT / e).read_text(), check_files=False) for e in extra]
+    n_extra = sum(a.datagen.n_configs for a in added)
     assert dom["n_configs"]["total"] == gen.datagen.n_configs + n_extra
     q = meta["metrics"]["quality"]
     # The default driven model and the strip model pass; the two-potential EA model cannot
