@@ -9,6 +9,7 @@ or 1e6 sites.
 from __future__ import annotations
 
 import os
+import textwrap
 
 import numpy as np
 
@@ -230,11 +231,12 @@ def plot_field_parity(target: np.ndarray, preds: dict, clean: np.ndarray, path: 
         e.set(xlabel="site i", ylabel="RMS error  (t)")
         e.legend(fontsize=7, frameon=False, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.15))
         e.grid(alpha=0.3)
-    fig.suptitle(
-        "Nonequilibrium field H(V) - H(0) on the held-out set\n"
-        "transverse part H - (H.S) S (what exerts a torque); each point: one component, one site",
-        fontsize=9,
+    # one model leaves a narrow figure: wrap the long caption instead of clipping it
+    caption = (
+        "transverse part H - (H.S) S (what exerts a torque); each point: one component, one site"
     )
+    caption = "\n".join(textwrap.wrap(caption, width=max(50, 38 * n)))
+    fig.suptitle(f"Nonequilibrium field H(V) - H(0) on the held-out set\n{caption}", fontsize=9)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
