@@ -110,9 +110,9 @@ def _neq_kinds_weight(cfg: RunConfig, data: dict, separate: bool) -> np.ndarray 
             f"{where}: {unknown or list(kinds)} not among the dataset's families {names}"
         )
     weights = tuple(cfg.train.neq_kind_weights) or (1.0,) * len(kinds)
-    w = np.zeros(len(data["kind"]))
-    for k, wk in zip(kinds, weights):
-        w[np.asarray(data["kind"]) == names.index(k)] = wk
+    per_kind = np.zeros(len(names))  # families not named weigh 0
+    per_kind[[names.index(k) for k in kinds]] = weights
+    w = per_kind[np.asarray(data["kind"])]
     if not w.any():
         raise collective_error(f"{where}: no configuration of these families in the dataset")
     log.info(

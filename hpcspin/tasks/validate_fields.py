@@ -193,8 +193,9 @@ def velocity_report(cfg: RunConfig, out: str, jobs: list[Job], run_dir: RunDir) 
         from hpcspin.tasks.common import lattice_from
         from hpcspin.tasks.validate_strip import relaxed_wall, strip_checks
 
+        models = {label: forces for label, forces, _ in jobs if label != "negf"}
         report["strip_checks"] = strip_checks(
-            cfg, lattice_from(cfg), relaxed_wall(out, jobs, run_dir), biases
+            cfg, lattice_from(cfg), relaxed_wall(out, jobs, run_dir), biases, models
         )
     write_json(os.path.join(out, keys.VELOCITY_JSON), report)
     _markdown(report, list(runs), os.path.join(out, keys.VELOCITY_MD))

@@ -11,6 +11,9 @@ evaluations at +V and -V for every bias of the deck:
 * v_T = T_z / (2 W (1 + alpha^2)): the velocity of a rigid wall that turns the net
   z-torque into translation (W spins flip per column), the strip's counterpart of the
   chain's I / (2 (1 + alpha^2)).
+* each model's T_z of its current-induced field H(V) - H(0) on the same wall, relative
+  to NEGF's: over a run in which the wall moves less than a column the velocity
+  follows this torque, so it tells in seconds what the driven run tells in minutes.
 """
 
 from __future__ import annotations
@@ -40,10 +43,34 @@ def relaxed_wall(
     return np.asarray(read_trajectory(path)["spins"][0], float)
 
 
+def model_torques(
+    models: dict, lattice: Lattice, spins: np.ndarray, bias: float, mu: float
+) -> dict[str, float]:
+    """T_z of each model's H(V) - H(0) on ``spins``, by label ({label: ForceModel})."""
+    from hpcspin.negf.observables import net_torque
+
+    out = {}
+    for label, model in models.items():
+        h = [
+            np.asarray(model.field(spins[None], lattice, {"bias": [v], "mu": [mu]}))[0]
+            for v in (bias, 0.0)
+        ]
+        out[label] = float(net_torque(spins, h[0] - h[1])[2])
+    return out
+
+
 def strip_checks(
-    cfg: RunConfig, lattice: Lattice, spins: np.ndarray, biases: Sequence[float]
+    cfg: RunConfig,
+    lattice: Lattice,
+    spins: np.ndarray,
+    biases: Sequence[float],
+    models: dict[str, str] | None = None,
 ) -> list[dict]:
-    """Torque balance, drive symmetry and v_T at every |V| > 0 of ``biases``."""
+    """Torque balance, drive symmetry and v_T at every |V| > 0 of ``biases``.
+
+    With ``models`` ({label: model file}), also each model's T_z on the same wall.
+    """
+    from hpcspin.ml import load_model
     from hpcspin.negf import NEGFEngine
     from hpcspin.negf.observables import (
         absorbed_spin_current,
@@ -58,6 +85,7 @@ def strip_checks(
     )
     sym = drive_symmetry(lattice, spins, tol=1e-5)
     scale = 2 * lattice.width * (1 + cfg.dynamics.alpha**2)
+    loaded = {k: load_model(p, lattice=lattice) for k, p in (models or {}).items()}
     rows = []
     for v in sorted({abs(b) for b in biases if b != 0}):
         rp, rm = eng.compute(spins, bias=v), eng.compute(spins, bias=-v)
@@ -73,6 +101,7 @@ def strip_checks(
             "balance_residual": float(max(np.abs(t - a).max(), np.abs(t_m - a_m).max())),
             "torque_velocity": float(t[2] / scale),
             "symmetry_residual": None,
+            "model_net_torque_z": model_torques(loaded, lattice, spins, v, cfg.electrons.mu),
         }
         if sym is not None:
             row["symmetry_residual"] = float(np.abs(mirror_image(rp.field, *sym) - rm.field).max())
@@ -98,6 +127,12 @@ def strip_markdown(rows: list[dict], symmetric: bool) -> list[str]:
             f"{r['absorbed_spin_current'][2]:+.6f} | {r['balance_residual']:.1e} | {sym} | "
             f"{r['torque_velocity']:+.6f} |"
         )
+    for label in rows[0]["model_net_torque_z"] if rows else ():
+        errs = ", ".join(
+            f"{r['model_net_torque_z'][label] / r['net_torque'][2] - 1:+.2%} at {r['bias']:.2f}"
+            for r in rows
+        )
+        lines += ["", f"T_z of {label}'s H(V) - H(0) on this wall relative to NEGF's: {errs}"]
     if not symmetric:
         lines.append("")
         lines.append(

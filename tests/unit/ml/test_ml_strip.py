@@ -267,3 +267,29 @@ def test_given_vector_inputs_must_fit_the_call():
     two = np.stack([s, s])
     with model.given_vector_inputs(d, vb), pytest.raises(HpcspinError, match="24 sites"):
         model.field(two, lat, {"bias": 0.3})
+
+
+def test_validate_reports_each_model_torque_on_the_relaxed_wall():
+    """The strip checks' model column: T_z of H(V) - H(0) equals the net torque of the
+    model's own current-induced part, and the Markdown gives it relative to NEGF's."""
+    from hpcspin.negf.observables import net_torque
+    from hpcspin.tasks.validate_strip import model_torques, strip_markdown
+
+    lat = make_lattice("square", 8, 3)
+    model = make(radius=3, rows=2, eq_radius=1.5)
+    s = spins_of(24, seed=4)  # 8 x 3 sites
+    tz = model_torques({"m": model}, lat, s, 0.3, -1.0)["m"]
+    neq = model.field(s[None], lat, {"bias": np.array([0.3])}, parts=True)["neq"][0]
+    assert tz == pytest.approx(float(net_torque(s, neq)[2]), rel=1e-10, abs=1e-14)
+    assert tz != 0.0
+    row = {
+        "bias": 0.3,
+        "net_torque": [0.0, 0.0, tz / 1.05],
+        "absorbed_spin_current": [0.0, 0.0, tz / 1.05],
+        "balance_residual": 0.0,
+        "torque_velocity": 0.0,
+        "symmetry_residual": None,
+        "model_net_torque_z": {"m": tz},
+    }
+    md = "\n".join(strip_markdown([row], False))
+    assert "T_z of m's H(V) - H(0) on this wall relative to NEGF's: +5.00% at 0.30" in md
